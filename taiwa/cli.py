@@ -1,0 +1,525 @@
+"""The `taiwa` command: one verb per task. Each verb is a thin layer over a library call the tests also use."""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import json
+import os
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import click
+from rich.console import Console
+from rich.panel import Panel
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+from . import config as config_mod
+from . import pipeline
+from .errors import TaiwaError
+from .responders import approval, senders
+from .responders.drafts import reply_length
+from .store import OPEN_STATES, STATES, Store
+
+console = Console()
+err_console = Console(stderr=True)
+DEMO_DB, DEMO_OUTBOX = "demo.db", "demo-outbox.jsonl"
+
+
+class Ctx:
+    def __init__(self, config_path: str | None, demo: bool, db: str | None):
+        self.config_path, self.demo, self.db_override = config_path, demo, db
+        self._config: config_mod.Config | None = None
+
+    @property
+    def config(self) -> config_mod.Config:
+        if self._config is None:
+            if self.demo:
+                cfg = config_mod.sample_config(Path.cwd())
+                cfg.sections["taiwa"]["database"] = DEMO_DB
+                cfg.sections["taiwa"]["outbox"] = DEMO_OUTBOX
+            else:
+                cfg = config_mod.load(self.config_path or os.environ.get("TAIWA_CONFIG") or "taiwa.toml")
+            if self.db_override:
+                cfg.sections["taiwa"]["database"] = str(Path(self.db_override).resolve())
+            self._config = cfg
+        return self._config
+
+    def store(self) -> Store:
+        return Store(self.config.database)
+
+
+pass_ctx = click.make_pass_decorator(Ctx)
+
+
+def actor_option(f):
+    return click.option("--as", "actor", default=lambda: os.environ.get("TAIWA_USER") or getpass.getuser(),
+                        show_default="$TAIWA_USER or your login", help="Who is acting (kept in the audit log)")(f)
+
+
+@contextmanager
+def progress_bars() -> Iterator[Progress]:
+    with Progress(TextColumn("{task.description:<34}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err_console, transient=False) as p:
+        yield p
+
+
+def progress_task(p: Progress, label: str, total: int | None):
+    task = p.add_task(label, total=total)
+    return lambda n: p.advance(task, n)
+
+
+@click.group()
+@click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False),
+              help="taiwa.toml to use (default: $TAIWA_CONFIG, then ./taiwa.toml)")
+@click.option("--demo", is_flag=True, help="Use the demo's configuration and demo.db in this folder")
+@click.option("--db", type=click.Path(dir_okay=False), help="Use this database instead of the configured one")
+@click.version_option(package_name="taiwa")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None, demo: bool, db: str | None) -> None:
+    """taiwa (対話): listen, classify, rank and draft replies that a person approves.
+
+    Start with `taiwa demo`, or `taiwa init` to write a taiwa.toml of your own."""
+    ctx.obj = Ctx(config_path, demo, db)
+
+
+# ------------------------------------------------------------------------------------------------ set-up
+@cli.command()
+@click.argument("path", default="taiwa.toml", type=click.Path(dir_okay=False))
+@click.option("--force", is_flag=True, help="Overwrite an existing file")
+def init(path: str, force: bool) -> None:
+    """Write a commented example taiwa.toml.
+
+    Example: taiwa init && $EDITOR taiwa.toml"""
+    p = Path(path)
+    if p.exists() and not force:
+        raise TaiwaError(f"{p} already exists", "use --force to overwrite it, or pass another path")
+    p.write_text(config_mod.sample_config_text(), encoding="utf-8")
+    config_mod.load(p)  # the example must always be valid
+    console.print(f"wrote {p} — edit brands, campaigns and platforms, then run [bold]taiwa listen[/]")
+
+
+@cli.command()
+@click.option("--keep", is_flag=True, help="Keep demo.db from an earlier run instead of starting fresh")
+@click.option("--limit", default=15, show_default=True, help="Inbox rows to show")
+@pass_ctx
+def demo(ctx: Ctx, keep: bool, limit: int) -> None:
+    """Run the whole pipeline on the bundled sample data (offline), then show the inbox.
+
+    Example: taiwa demo"""
+    ctx.demo = True
+    cfg = ctx.config
+    if not keep:
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(cfg.database) + suffix).unlink(missing_ok=True)
+        cfg.outbox.unlink(missing_ok=True)
+    started = dt.datetime.now()
+    store = ctx.store()
+    listen_report, n_classified, triage_report = _process(ctx, store, listen=True)
+    console.print()
+    console.print(Panel.fit(
+        f"[bold]{listen_report.new}[/] new posts read ({len(listen_report.problems)} unreadable lines), "
+        f"[bold]{n_classified}[/] classified, [bold]{triage_report.drafts}[/] reply drafts and "
+        f"[bold]{triage_report.likes}[/] likes waiting for approval; ignored: "
+        + ", ".join(f"{v} {k}" for k, v in sorted(triage_report.ignored.items()))
+        + f"\nin {(dt.datetime.now() - started).total_seconds():.1f}s → {cfg.database}",
+        title="taiwa demo"))
+    _print_inbox(store.inbox(states=("pending",), limit=limit), title="Inbox: highest priority first")
+    _print_campaigns(store)
+    console.print(Panel(
+        "taiwa --demo show ID              the post, the why, the author's history, the draft\n"
+        "taiwa --demo approve ID           approve as drafted (or --text \"...\" to edit first)\n"
+        "taiwa --demo reject ID --reason   with a reason, kept in the audit log\n"
+        "taiwa --demo send                 send approved actions (demo: to demo-outbox.jsonl)\n"
+        "taiwa --demo status               counts, cursors, campaigns, response times",
+        title="next", border_style="green"))
+    store.close()
+
+
+def _process(ctx: Ctx, store: Store, *, listen: bool, files: tuple[str, ...] = ()):
+    from .models.sentiment import load_model
+
+    cfg = ctx.config
+    listen_report = pipeline.ListenReport()
+    with progress_bars() as p:
+        if listen:
+            listeners = [pipeline.ReplayListener(f) for f in files] if files else (
+                pipeline.replay_listeners(cfg) if cfg.platform("replay")["enabled"] else [])
+            listen_report = pipeline.listen(store, listeners, progress_task(p, "reading posts", None))
+        todo = len(store.posts_without_sentiment())
+        n_classified = 0
+        if todo:
+            load = p.add_task("loading the sentiment model", total=None)
+            m = cfg.sections["model"]
+            model = load_model(m["name"], device=m["device"], batch_size=m["batch_size"], max_length=m["max_length"])
+            p.update(load, total=1, completed=1)
+            n_classified = pipeline.classify(store, model, progress=progress_task(p, "classifying sentiment", todo))
+        pending = len(store.posts_to_triage())
+        now = None
+        if ctx.demo:
+            # The sample fortnight ends on a fixed day: rank recency as if it were the end of that day.
+            latest = store.latest_post_time()
+            now = latest + dt.timedelta(minutes=30) if latest else None
+        triage_report = pipeline.triage(store, cfg, now=now,
+                                        progress=progress_task(p, "ranking and drafting", pending))
+    for problem in listen_report.problems[:10]:
+        err_console.print(f"[yellow]skipped[/] {problem}")
+    if len(listen_report.problems) > 10:
+        err_console.print(f"[yellow]… and {len(listen_report.problems) - 10} more (taiwa status lists them)[/]")
+    return listen_report, n_classified, triage_report
+
+
+# ------------------------------------------------------------------------------------------------ listening
+@cli.command()
+@click.option("--platform", type=click.Choice(["replay"]), default="replay", show_default=True,
+              help="Which source to read")
+@click.option("--file", "files", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="Replay this file instead of the configured paths (repeatable)")
+@click.option("--no-process", is_flag=True, help="Only store the posts; do not classify or draft")
+@pass_ctx
+def listen(ctx: Ctx, platform: str, files: tuple[str, ...], no_process: bool) -> None:
+    """Read new posts from where the last run stopped, then classify, rank and draft.
+
+    Example: taiwa listen --file export.jsonl"""
+    store = ctx.store()
+    if no_process:
+        listeners = [pipeline.ReplayListener(f) for f in files] or pipeline.replay_listeners(ctx.config)
+        report = pipeline.listen(store, listeners)
+        console.print(f"{report.new} new posts, {report.updated} seen before, {len(report.problems)} lines skipped")
+        for problem in report.problems[:20]:
+            err_console.print(f"[yellow]skipped[/] {problem}")
+        return
+    lr, n, tr = _process(ctx, store, listen=True, files=files)
+    console.print(f"{lr.new} new posts ({lr.updated} seen before, {len(lr.problems)} lines skipped), {n} classified, "
+                  f"{tr.drafts} reply drafts and {tr.likes} likes queued")
+
+
+# ------------------------------------------------------------------------------------------------ the inbox
+def _why(row: dict[str, Any]) -> str:
+    reasons = json.loads(row.get("reasons") or "[]")
+    return "; ".join(reasons)
+
+
+def _print_inbox(rows: list[dict[str, Any]], title: str) -> None:
+    table = Table(title=title, show_lines=True, expand=True)
+    for col, kw in [("id", {"justify": "right"}), ("score", {"justify": "right"}), ("do", {}),
+                    ("author", {}), ("sentiment", {}), ("why", {"ratio": 2}), ("post", {"ratio": 4}),
+                    ("draft", {"ratio": 4})]:
+        table.add_column(col, overflow="fold", **kw)
+    colors = {"negative": "red", "neutral": "yellow", "positive": "green"}
+    for r in rows:
+        mem = json.loads(r.get("memory") or "[]")
+        author = f"@{r['handle']}\n{r['platform']}" + (f"\n[cyan]{len(mem)} earlier[/]" if mem else "")
+        label = r.get("label") or "?"
+        p = {"negative": r.get("negative"), "positive": r.get("positive")}.get(label)
+        sent = f"[{colors.get(label, 'white')}]{label}[/]" + (f" {p:.2f}" if p is not None else "")
+        table.add_row(str(r["id"]), f"{r.get('score') or 0:.2f}", r["kind"], author, sent, _why(r),
+                      Text(r["post_text"][:200]), Text(r["text"][:200] if r["kind"] == "reply" else "♥ like"))
+    if not rows:
+        console.print(f"[dim]{title}: nothing waiting[/]")
+        return
+    console.print(table)
+
+
+def _print_campaigns(store: Store) -> None:
+    rows = store.campaign_summary()
+    if not rows:
+        return
+    t = Table(title="Campaigns")
+    for c in ("campaign", "entries", "participants", "positive", "negative"):
+        t.add_column(c, justify="right" if c != "campaign" else "left")
+    for r in rows:
+        t.add_row(f"#{r['name']}", str(r["entries"]), str(r["participants"]), str(r["positive"] or 0),
+                  str(r["negative"] or 0))
+    console.print(t)
+
+
+@cli.command()
+@click.option("--state", "states", multiple=True, type=click.Choice(STATES), help="Default: pending")
+@click.option("--platform")
+@click.option("--kind", type=click.Choice(["reply", "like"]))
+@click.option("--sentiment", type=click.Choice(["negative", "neutral", "positive"]))
+@click.option("--campaign")
+@click.option("--limit", default=30, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON lines instead of a table")
+@pass_ctx
+def inbox(ctx: Ctx, states, platform, kind, sentiment, campaign, limit, as_json) -> None:
+    """What waits for a person, highest priority first, with why.
+
+    Example: taiwa inbox --kind reply --sentiment negative"""
+    rows = ctx.store().inbox(states=states or ("pending",), platform=platform, kind=kind, sentiment=sentiment,
+                             campaign=campaign, limit=limit)
+    if as_json:
+        for r in rows:
+            click.echo(json.dumps(r, ensure_ascii=False))
+        return
+    _print_inbox(rows, title=f"Inbox ({', '.join(states or ('pending',))})")
+
+
+@cli.command()
+@click.argument("action_id", type=int)
+@pass_ctx
+def show(ctx: Ctx, action_id: int) -> None:
+    """One action in full: the post, the why, the author's history with us, the draft and its audit trail.
+
+    Example: taiwa show 12"""
+    store = ctx.store()
+    a = store.action(action_id)
+    post = store.post(a["post_id"])
+    head = Text.assemble((f"@{a['handle']}", "bold"), f" ({a['author_name']}, {a['followers']} followers) on "
+                         f"{a['platform']} · {a['post_created_at']}\n\n", post["text"], f"\n\n{a.get('url') or ''}")
+    console.print(Panel(head, title=f"post {a['post_id']}"))
+    comps = store._one("SELECT * FROM priorities WHERE post_id = ?", [a["post_id"]]) or {}
+    console.print(f"sentiment: [bold]{a.get('label')}[/] (neg {a.get('negative') or 0:.2f}, "
+                  f"neu {a.get('neutral') or 0:.2f}, pos {a.get('positive') or 0:.2f})   "
+                  f"priority {a.get('score') or 0:.3f} = " + " + ".join(
+                      f"{w:.2f}×{k} {comps.get(col, 0):.2f}" for k, w, col in [
+                          (k, ctx.config.weights[k], c) for k, c in [("sentiment", "sentiment_c"),
+                                                                    ("intent", "intent_c"), ("reach", "reach_c"),
+                                                                    ("recency", "recency_c"),
+                                                                    ("campaign", "campaign_c")]]))
+    console.print(f"why: {_why(a)}")
+    memory = json.loads(a["memory"] or "[]")
+    if memory:
+        t = Table(title=f"@{a['handle']}'s history with us", expand=True)
+        for c in ("when", "sentiment", "they said", "we replied"):
+            t.add_column(c, overflow="fold")
+        for m in memory:
+            t.add_row(m["at"][:16], m.get("sentiment") or "", Text(m["text"]),
+                      Text(m.get("our_reply") or f"({m.get('reply_state') or 'no reply'})"))
+        console.print(t)
+    else:
+        console.print("[dim]first post we have from this author[/]")
+    if a["kind"] == "reply":
+        length, limit = reply_length(a["platform"], a["text"])
+        style = "red" if length > limit else "green"
+        console.print(Panel(Text(a["text"]), title=f"{a['kind']} · {a['state']}",
+                            subtitle=f"[{style}]{length}/{limit}[/]"))
+    else:
+        console.print(Panel("♥ like this post", title=f"like · {a['state']}"))
+    for e in store.audit_log(action_id):
+        console.print(f"[dim]{e['at']} {e['actor']}: {e['before'] or '∅'} → {e['after']} {e['detail']}[/]")
+
+
+@cli.command()
+@click.argument("action_ids", type=int, nargs=-1, required=True)
+@click.option("--text", help="Edit the reply before approving it (one action only)")
+@actor_option
+@pass_ctx
+def approve(ctx: Ctx, action_ids: tuple[int, ...], text: str | None, actor: str) -> None:
+    """Approve drafts for sending (likes can be approved in bulk).
+
+    Example: taiwa approve 12 --text "Hi Dan, so sorry — DM us your order number?" """
+    if text is not None and len(action_ids) > 1:
+        raise TaiwaError("--text edits one reply", "approve the others separately")
+    store = ctx.store()
+    for action_id in action_ids:
+        a = approval.approve(store, action_id, actor=actor, text=text)
+        console.print(f"[green]approved[/] {a['kind']} {action_id} for @{a['handle']} — `taiwa send` sends it")
+
+
+@cli.command()
+@click.argument("action_id", type=int)
+@click.option("--reason", required=True, help="Why (kept in the audit log)")
+@actor_option
+@pass_ctx
+def reject(ctx: Ctx, action_id: int, reason: str, actor: str) -> None:
+    """Reject a draft, with a reason.
+
+    Example: taiwa reject 7 --reason "already handled by phone" """
+    a = approval.reject(ctx.store(), action_id, actor=actor, reason=reason)
+    console.print(f"[red]rejected[/] {a['kind']} {action_id}: {reason}")
+
+
+@cli.command()
+@click.argument("action_id", type=int)
+@click.option("--sent/--not-sent", "was_sent", required=True,
+              help="Is the reply on the platform (a person looked)?")
+@click.option("--ref", default="", help="The platform's id of the reply, if it was sent")
+@actor_option
+@pass_ctx
+def check(ctx: Ctx, action_id: int, was_sent: bool, ref: str, actor: str) -> None:
+    """Settle an action left `needs_check` by a sender that stopped mid-send.
+
+    Example: taiwa check 9 --not-sent"""
+    a = approval.resolve_check(ctx.store(), action_id, actor=actor, was_sent=was_sent, platform_ref=ref)
+    console.print(f"action {action_id} is now {a['state']}")
+
+
+@cli.command()
+@actor_option
+@pass_ctx
+def send(ctx: Ctx, actor: str) -> None:
+    """Send every approved action, each at most once (replayed posts: to the outbox file).
+
+    Example: taiwa send"""
+    store = ctx.store()
+    outbox = senders.OutboxSender(ctx.config.outbox)
+    report = senders.send_approved(store, lambda a: outbox if a["source"].startswith("replay") else None,
+                                   actor=actor)
+    console.print(f"sent {report.sent}, failed {report.failed}, waiting for a live sender {report.skipped}, "
+                  f"moved to needs_check {report.recovered}" + (f" → {ctx.config.outbox}" if report.sent else ""))
+
+
+@cli.command()
+@click.argument("post_id", type=int)
+@click.argument("label", type=click.Choice(["negative", "neutral", "positive"]))
+@actor_option
+@pass_ctx
+def label(ctx: Ctx, post_id: int, label: str, actor: str) -> None:
+    """Correct a post's sentiment; corrections feed `taiwa model train --corrections`.
+
+    Example: taiwa label 41 negative"""
+    ctx.store().correct_sentiment(post_id, label, actor)
+    console.print(f"post {post_id} labelled {label} by {actor}")
+
+
+@cli.command()
+@click.argument("action_id", type=int, required=False)
+@click.option("--limit", default=30, show_default=True)
+@pass_ctx
+def audit(ctx: Ctx, action_id: int | None, limit: int) -> None:
+    """The audit log: who changed what, when.
+
+    Example: taiwa audit 12"""
+    t = Table(title="audit")
+    for c in ("at", "actor", "action", "event", "before", "after", "detail"):
+        t.add_column(c, overflow="fold")
+    for e in ctx.store().audit_log(action_id, limit=limit):
+        t.add_row(e["at"], e["actor"], str(e["action_id"] or ""), e["event"], Text(e["before"][:80]),
+                  Text(e["after"][:80]), Text(e["detail"][:120]))
+    console.print(t)
+
+
+def _percentile(values: list[float], q: float) -> float:
+    s = sorted(values)
+    k = (len(s) - 1) * q
+    lo, hi = int(k), min(int(k) + 1, len(s) - 1)
+    return s[lo] + (s[hi] - s[lo]) * (k - lo)
+
+
+@cli.command()
+@pass_ctx
+def status(ctx: Ctx) -> None:
+    """Counts, listener cursors, unreadable lines, action states, campaigns, time to first response.
+
+    Example: taiwa status"""
+    store = ctx.store()
+    console.print(f"database {ctx.config.database}: " + ", ".join(
+        f"{store.count(t)} {t}" for t in ("posts", "authors", "sentiments", "actions", "audit")))
+    counts = store.state_counts()
+    console.print("actions: " + (", ".join(f"{counts.get(s, 0)} {s}" for s in STATES if counts.get(s)) or "none"))
+    open_n = sum(counts.get(s, 0) for s in OPEN_STATES)
+    console.print(f"open: {open_n}")
+    for c in store.cursors():
+        console.print(f"listener {c['listener']}: {c['posts_read']} posts read, at {c['position']}, "
+                      f"updated {c['updated_at']}")
+    problems = store.ingest_problems(limit=10)
+    for p in problems:
+        console.print(f"[yellow]unreadable[/] {p['location']}: {p['reason']}")
+    rt = store.response_times()
+    if rt:
+        hours = [(dt.datetime.fromisoformat(r["first_sent"]) - dt.datetime.fromisoformat(r["created_at"]))
+                 .total_seconds() / 3600 for r in rt]
+        console.print(f"time to first response: median {_percentile(hours, 0.5):.1f}h, "
+                      f"p90 {_percentile(hours, 0.9):.1f}h over {len(hours)} replies")
+    _print_campaigns(store)
+
+
+# ------------------------------------------------------------------------------------------------ the model
+@cli.group()
+def model() -> None:
+    """Train and evaluate the offline sentiment model."""
+
+
+@model.command()
+@click.option("--out", type=click.Path(file_okay=False), help="Where to write the heads (default: the package's)")
+@click.option("--cache-dir", type=click.Path(file_okay=False), default=".cache/embeddings", show_default=True,
+              help="Embedding cache, so a re-run takes seconds")
+@click.option("--corrections", is_flag=True, help="Add the team's sentiment corrections from the database")
+@pass_ctx
+def train(ctx: Ctx, out: str | None, cache_dir: str, corrections: bool) -> None:
+    """Reproduce the shipped heads from the packaged data and write a model card (several minutes on CPU).
+
+    Example: taiwa model train --corrections"""
+    from .models import train as tr
+    from .models.sentiment import HEADS_DIR
+
+    extra = tr.corrections_to_examples(ctx.store().sentiment_corrections()) if corrections else []
+    out_dir = Path(out) if out else HEADS_DIR
+    with progress_bars() as p:
+        results = tr.train_all(out_dir=out_dir, cache_dir=Path(cache_dir), corrections=extra,
+                               progress_factory=lambda label, total: progress_task(p, label, total))
+    for name, m in results["heads"].items():
+        console.print(f"{name}: held-out accuracy {m['held_out']['accuracy']:.3f}, "
+                      f"macro-F1 {m['held_out']['macro_f1']:.3f} ({m['head']})")
+    console.print(f"wrote {out_dir}/minilm.safetensors, e5.safetensors and MODEL_CARD.md")
+
+
+@model.command("eval")
+@click.option("--cache-dir", type=click.Path(file_okay=False), default=".cache/embeddings", show_default=True)
+@click.option("--hand-only", is_flag=True, help="Only the hand-labelled set (seconds, no corpus needed)")
+@pass_ctx
+def eval_(ctx: Ctx, cache_dir: str, hand_only: bool) -> None:
+    """Accuracy, macro-F1 and confusion matrices on the held-out split and the hand-labelled set.
+
+    Example: taiwa model eval"""
+    from .models import train as tr
+    from .models.sentiment import load_default, LABELS
+
+    m = ctx.config.sections["model"] if not ctx.demo else {"device": "auto", "batch_size": 32, "max_length": 128}
+    routed = load_default(device=m["device"], batch_size=m["batch_size"], max_length=m["max_length"])
+    sets: list[tuple[str, Any, list]] = []
+    hand = tr.split_hand_labelled(tr.hand_labelled())
+    sets.append(("hand-labelled English (routed)", routed.classify, hand["english"]))
+    sets.append(("hand-labelled Japanese (routed)", routed.classify, hand["japanese"]))
+    if not hand_only:
+        split = tr.split_corpus()
+        with progress_bars() as p:
+            for clf in (routed.english, routed.multilingual):
+                prog = progress_task(p, f"embedding held-out ({clf.encoder.name})", len(split.test))
+                x = tr.embed_cached(clf.encoder, [e.text for e in split.test], Path(cache_dir), prog)
+                preds = clf.head.probs(x).argmax(axis=1)
+                res = tr.metrics([e.label for e in split.test], [LABELS[i] for i in preds])
+                _print_metrics(f"held-out split ({len(split.test)} tweets), {clf.model_id}", res)
+    for title, fn, examples in sets:
+        _print_metrics(f"{title}, {len(examples)} posts", tr.evaluate(fn, examples))
+
+
+def _print_metrics(title: str, m: dict) -> None:
+    from .models.sentiment import LABELS
+
+    t = Table(title=f"{title}: accuracy {m['accuracy']:.3f}, macro-F1 {m['macro_f1']:.3f}")
+    t.add_column("true \\ predicted")
+    for lab in LABELS:
+        t.add_column(lab, justify="right")
+    for lab, row in zip(LABELS, m["confusion"]):
+        t.add_row(lab, *map(str, row))
+    console.print(t)
+
+
+def main() -> None:
+    try:
+        cli(standalone_mode=False)
+    except TaiwaError as e:
+        err_console.print(f"[bold red]error:[/] {e.message}")
+        if e.hint:
+            err_console.print(f"  [yellow]→ {e.hint}[/]")
+        sys.exit(e.exit_code)
+    except click.exceptions.Abort:
+        err_console.print("aborted")
+        sys.exit(130)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except FileNotFoundError as e:
+        err_console.print(f"[bold red]error:[/] {e}")
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,391 @@
+"""taiwa.toml: brands, campaigns, platforms, model, priority weights, responder templates.
+
+Every setting is declared once below (name, type, default, help), the way datasette declares SETTINGS:
+the validator, `taiwa init`'s commented example and the README's settings table all come from here.
+Secrets are never read from the file: a platform names the *environment variable* that holds each credential.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import string
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+PACKAGE_PREFIX = "taiwa:"  # a path like "taiwa:data/sample_posts.jsonl" points inside the installed package
+INTENTS = ("complaint", "question", "negative", "praise", "campaign", "other")
+TEMPLATE_FIELDS = {"name", "handle", "brand", "memory", "topic", "campaign"}
+KNOWN_PLATFORMS = ("replay", "x", "instagram")
+ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class Setting:
+    type: str  # str | int | float | bool | date | list[str] | dict[str,float]
+    default: Any
+    help: str
+
+
+# Flat settings per section. Tables of their own (brands, campaigns, templates) are checked by hand below.
+SECTIONS: dict[str, dict[str, Setting]] = {
+    "taiwa": {
+        "database": Setting("str", "taiwa.db", "SQLite file, relative to this file's folder"),
+        "outbox": Setting("str", "outbox.jsonl", "Where approved replies to replayed posts are written"),
+    },
+    "model": {
+        "name": Setting("str", "default", '"default" (offline MiniLM + multilingual heads), or a Hugging Face '
+                        "sequence-classification checkpoint name or local path"),
+        "device": Setting("str", "auto", "auto | cpu | cuda | mps (auto: cuda, then mps, then cpu)"),
+        "batch_size": Setting("int", 32, "Posts per forward pass"),
+        "max_length": Setting("int", 128, "Tokens per post; longer posts are truncated"),
+    },
+    "priority": {
+        "recency_half_life_hours": Setting("float", 24.0, "A post's recency component halves every N hours"),
+        "reach_full_at_followers": Setting("int", 100_000, "Followers at which the reach component reaches 1.0"),
+    },
+    "priority.weights": {
+        "sentiment": Setting("float", 0.35, "Weight of P(negative)"),
+        "intent": Setting("float", 0.30, "Weight of complaint (1.0) / question (0.7) intent"),
+        "reach": Setting("float", 0.15, "Weight of author reach (log of followers)"),
+        "recency": Setting("float", 0.15, "Weight of recency"),
+        "campaign": Setting("float", 0.05, "Weight of campaign membership"),
+    },
+    "responder": {
+        "like_positive": Setting("bool", True, "Propose a like for positive posts and campaign entries"),
+        "reply_to_praise": Setting("bool", False, "Also draft a thank-you reply to positive posts"),
+        "memory_days": Setting("int", 90, "How far back an author's history is recalled in drafts"),
+        "memory_items": Setting("int", 3, "How many earlier posts are kept with each draft"),
+    },
+    "platforms.replay": {
+        "enabled": Setting("bool", True, "Read posts from JSONL/CSV/X-API-JSON files"),
+        "paths": Setting("list[str]", [], "Files to replay (relative to this file, or taiwa:data/... inside "
+                         "the package)"),
+        "interval_minutes": Setting("int", 5, "Daemon polling interval"),
+    },
+    "platforms.x": {
+        "enabled": Setting("bool", False, "Listen on X through tweepy"),
+        "interval_minutes": Setting("int", 15, "Daemon polling interval"),
+        "bearer_token_env": Setting("str", "TAIWA_X_BEARER_TOKEN", "Env var with the app bearer token (reading)"),
+        "consumer_key_env": Setting("str", "TAIWA_X_CONSUMER_KEY", "Env var, OAuth 1.0a consumer key (posting)"),
+        "consumer_secret_env": Setting("str", "TAIWA_X_CONSUMER_SECRET", "Env var, OAuth 1.0a consumer secret"),
+        "access_token_env": Setting("str", "TAIWA_X_ACCESS_TOKEN", "Env var, OAuth 1.0a access token"),
+        "access_token_secret_env": Setting("str", "TAIWA_X_ACCESS_TOKEN_SECRET", "Env var, OAuth 1.0a token secret"),
+        "monthly_read_budget": Setting("int", 10_000, "Posts read per month before listening stops"),
+        "monthly_write_budget": Setting("int", 500, "Posts written per month before sending stops"),
+    },
+    "platforms.instagram": {
+        "enabled": Setting("bool", False, "Listen on Instagram through instaloader"),
+        "interval_minutes": Setting("int", 30, "Daemon polling interval"),
+        "session_file": Setting("str", "", "instaloader session file (made by `instaloader --login USER`)"),
+        "graph_token_env": Setting("str", "TAIWA_IG_GRAPH_TOKEN", "Env var, Graph API token for replies"),
+    },
+}
+
+BRAND_KEYS = {
+    "name": Setting("str", None, "Brand name, used in replies"),
+    "handles": Setting("list[str]", [], "The brand's own accounts (posts from them are never answered)"),
+    "keywords": Setting("list[str]", [], "Words that make a post about this brand"),
+    "products": Setting("list[str]", [], "Product words: drafts recall 'the mug you told us about'"),
+}
+CAMPAIGN_KEYS = {
+    "name": Setting("str", None, "Campaign name"),
+    "hashtags": Setting("list[str]", [], "Hashtags (without #) that make a post an entry"),
+    "start": Setting("date", None, "First day (TOML date, e.g. 2026-11-02)"),
+    "end": Setting("date", None, "Last day, inclusive"),
+    "platforms": Setting("list[str]", [], "Limit to these platforms (empty: all)"),
+    "goals": Setting("dict[str,float]", {}, "KPI goals, e.g. { entries = 200, participants = 80 }"),
+}
+
+
+@dataclass
+class Brand:
+    name: str
+    handles: list[str]
+    keywords: list[str]
+    products: list[str]
+
+
+@dataclass
+class Campaign:
+    name: str
+    hashtags: list[str]
+    start: dt.date
+    end: dt.date
+    platforms: list[str] = field(default_factory=list)
+    goals: dict[str, float] = field(default_factory=dict)
+
+    def covers(self, platform: str, day: dt.date) -> bool:
+        return (not self.platforms or platform in self.platforms) and self.start <= day <= self.end
+
+
+@dataclass
+class Config:
+    path: Path | None
+    base_dir: Path
+    brands: list[Brand]
+    campaigns: list[Campaign]
+    templates: dict[str, dict[str, str]]
+    sections: dict[str, dict[str, Any]]
+
+    def get(self, section: str, key: str) -> Any:
+        return self.sections[section][key]
+
+    @property
+    def database(self) -> Path:
+        return self.resolve(self.get("taiwa", "database"))
+
+    @property
+    def outbox(self) -> Path:
+        return self.resolve(self.get("taiwa", "outbox"))
+
+    def resolve(self, p: str) -> Path:
+        if p.startswith(PACKAGE_PREFIX):
+            return Path(str(resources.files("taiwa").joinpath(p[len(PACKAGE_PREFIX):])))
+        path = Path(p).expanduser()
+        return path if path.is_absolute() else self.base_dir / path
+
+    @property
+    def brand_handles(self) -> set[str]:
+        return {h.lower().lstrip("@") for b in self.brands for h in b.handles}
+
+    @property
+    def weights(self) -> dict[str, float]:
+        return dict(self.sections["priority.weights"])
+
+    def platform(self, name: str) -> dict[str, Any]:
+        return self.sections[f"platforms.{name}"]
+
+
+# Built-in drafts, per intent and language. {memory} is the sentence that recalls the author's history
+# (empty when there is none); the config's [templates.INTENT] tables override any of these.
+DEFAULT_TEMPLATES: dict[str, dict[str, str]] = {
+    "complaint": {
+        "en": "Hi {name}, we're sorry about this. {memory}Could you DM us your order number so we can put it "
+              "right today?",
+        "ja": "{name}さん、ご迷惑をおかけして申し訳ございません。{memory}ご注文番号をDMでお知らせいただけますか？"
+              "すぐに対応いたします。",
+    },
+    "question": {
+        "en": "Hi {name}, thanks for asking! {memory}Here's what we know: ",
+        "ja": "{name}さん、お問い合わせありがとうございます。{memory}",
+    },
+    "negative": {
+        "en": "Hi {name}, that doesn't sound like the {brand} experience we want for you. {memory}"
+              "What happened? We'd like to help.",
+        "ja": "{name}さん、ご期待に沿えず申し訳ありません。{memory}よろしければ詳しく教えていただけますか？",
+    },
+    "praise": {
+        "en": "Thank you, {name}! {memory}This made our day.",
+        "ja": "{name}さん、ありがとうございます！{memory}とても励みになります。",
+    },
+    "campaign": {
+        "en": "Love this entry, {name}! Thanks for joining #{campaign}. {memory}",
+        "ja": "{name}さん、#{campaign} へのご参加ありがとうございます！{memory}",
+    },
+    "other": {
+        "en": "Hi {name}, thanks for mentioning {brand}! {memory}",
+        "ja": "{name}さん、{brand}について投稿いただきありがとうございます！{memory}",
+    },
+}
+
+
+def _type_ok(kind: str, value: Any) -> bool:
+    if kind == "str":
+        return isinstance(value, str)
+    if kind == "int":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "float":
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind == "bool":
+        return isinstance(value, bool)
+    if kind == "date":
+        return isinstance(value, dt.date) and not isinstance(value, dt.datetime)
+    if kind == "list[str]":
+        return isinstance(value, list) and all(isinstance(v, str) for v in value)
+    if kind == "dict[str,float]":
+        return isinstance(value, dict) and all(_type_ok("float", v) for v in value.values())
+    raise AssertionError(kind)
+
+
+def _example_value(kind: str) -> str:
+    return {"str": '"text"', "int": "10", "float": "0.5", "bool": "true", "date": "2026-11-02",
+            "list[str]": '["a", "b"]', "dict[str,float]": "{ entries = 100 }"}[kind]
+
+
+def _check_table(file: str, where: str, table: Any, spec: dict[str, Setting], required: set[str] = frozenset()
+                 ) -> dict[str, Any]:
+    if not isinstance(table, dict):
+        raise ConfigError(file, where, f"expected a table, got {type(table).__name__}",
+                          f"write it as [{where}] with key = value lines")
+    out: dict[str, Any] = {}
+    for key, value in table.items():
+        full = f"{where}.{key}" if where else key
+        if key not in spec:
+            hint = _unknown_key_hint(where, key, spec)
+            raise ConfigError(file, full, "unknown key", hint)
+        s = spec[key]
+        if not _type_ok(s.type, value):
+            raise ConfigError(file, full, f"expected {s.type}, got {type(value).__name__} {value!r}",
+                              f"for example: {key} = {_example_value(s.type)}  ({s.help})")
+        out[key] = float(value) if s.type == "float" else value
+    for key, s in spec.items():
+        if key not in out:
+            if key in required:
+                full = f"{where}.{key}" if where else key
+                raise ConfigError(file, full, "missing required key",
+                                  f"add {key} = {_example_value(s.type)}  ({s.help})")
+            out[key] = list(s.default) if isinstance(s.default, list) else (
+                dict(s.default) if isinstance(s.default, dict) else s.default)
+    return out
+
+
+def _unknown_key_hint(where: str, key: str, spec: dict[str, Setting]) -> str:
+    if re.search(r"(token|secret|password|key)$", key) and not key.endswith("_env"):
+        return (f"secrets are never read from taiwa.toml: remove it, export the value in an environment "
+                f"variable and name that variable with {key}_env = \"NAME\"")
+    import difflib
+    close = difflib.get_close_matches(key, spec, n=1)
+    known = ", ".join(sorted(spec))
+    return (f"did you mean {close[0]!r}? " if close else "") + f"known keys here: {known}"
+
+
+def _check_template(file: str, key: str, text: str) -> None:
+    try:
+        fields = {f for _, f, _, _ in string.Formatter().parse(text) if f is not None}
+    except ValueError as e:
+        raise ConfigError(file, key, f"template is not valid: {e}", "use {name}-style fields; write {{ for a brace")
+    unknown = fields - TEMPLATE_FIELDS
+    if unknown:
+        raise ConfigError(file, key, f"unknown template field(s) {sorted(unknown)}",
+                          f"available fields: {', '.join('{' + f + '}' for f in sorted(TEMPLATE_FIELDS))}")
+
+
+def parse(data: dict[str, Any], file: str = "<config>", base_dir: Path | None = None) -> Config:
+    """Validate a parsed TOML document into a Config; raise ConfigError naming the first problem."""
+    sections: dict[str, dict[str, Any]] = {}
+    top_known = {"taiwa", "model", "priority", "responder", "platforms", "brands", "campaigns", "templates"}
+    for key in data:
+        if key not in top_known:
+            raise ConfigError(file, key, "unknown section", f"known sections: {', '.join(sorted(top_known))}")
+
+    platforms = data.get("platforms", {})
+    if not isinstance(platforms, dict):
+        raise ConfigError(file, "platforms", "expected a table", "write [platforms.replay], [platforms.x], ...")
+    for name in platforms:
+        if name not in KNOWN_PLATFORMS:
+            raise ConfigError(file, f"platforms.{name}", "unknown platform",
+                              f"known platforms: {', '.join(KNOWN_PLATFORMS)}")
+    priority = dict(data.get("priority", {}))
+    weights = priority.pop("weights", {})
+    for section, spec in SECTIONS.items():
+        if section.startswith("platforms."):
+            raw = platforms.get(section.split(".", 1)[1], {})
+        elif section == "priority":
+            raw = priority
+        elif section == "priority.weights":
+            raw = weights
+        else:
+            raw = data.get(section, {})
+        sections[section] = _check_table(file, section, raw, spec)
+    for section, values in sections.items():
+        for key, value in values.items():
+            if key.endswith("_env") and value and not ENV_NAME.match(value):
+                raise ConfigError(file, f"{section}.{key}", f"{value!r} is not an environment variable name",
+                                  "name the variable (e.g. TAIWA_X_BEARER_TOKEN), never paste the secret itself")
+    for key, w in sections["priority.weights"].items():
+        if w < 0:
+            raise ConfigError(file, f"priority.weights.{key}", "weights must be ≥ 0", "use 0 to ignore a component")
+    if sections["model"]["batch_size"] < 1:
+        raise ConfigError(file, "model.batch_size", "must be at least 1", "the default is 32")
+    if sections["model"]["device"] not in ("auto", "cpu", "cuda", "mps"):
+        raise ConfigError(file, "model.device", f"unknown device {sections['model']['device']!r}",
+                          "use auto, cpu, cuda or mps")
+
+    brands_raw = data.get("brands", [])
+    if not isinstance(brands_raw, list):
+        raise ConfigError(file, "brands", "expected an array of tables", "write each brand as [[brands]]")
+    brands = []
+    for i, b in enumerate(brands_raw):
+        v = _check_table(file, f"brands[{i}]", b, BRAND_KEYS, required={"name"})
+        brands.append(Brand(**v))
+
+    campaigns_raw = data.get("campaigns", [])
+    if not isinstance(campaigns_raw, list):
+        raise ConfigError(file, "campaigns", "expected an array of tables", "write each campaign as [[campaigns]]")
+    campaigns = []
+    for i, c in enumerate(campaigns_raw):
+        v = _check_table(file, f"campaigns[{i}]", c, CAMPAIGN_KEYS, required={"name", "hashtags", "start", "end"})
+        if v["end"] < v["start"]:
+            raise ConfigError(file, f"campaigns[{i}].end", f"ends ({v['end']}) before it starts ({v['start']})",
+                              "swap start and end")
+        if not v["hashtags"]:
+            raise ConfigError(file, f"campaigns[{i}].hashtags", "a campaign needs at least one hashtag",
+                              'hashtags = ["YourCampaign"]')
+        v["hashtags"] = [h.lstrip("#") for h in v["hashtags"]]
+        for p in v["platforms"]:
+            if p not in KNOWN_PLATFORMS:
+                raise ConfigError(file, f"campaigns[{i}].platforms", f"unknown platform {p!r}",
+                                  f"known platforms: {', '.join(KNOWN_PLATFORMS)}")
+        campaigns.append(Campaign(**v))
+    names = [c.name for c in campaigns]
+    if len(set(names)) != len(names):
+        raise ConfigError(file, "campaigns", "two campaigns share a name", "give each campaign its own name")
+
+    templates = {intent: dict(langs) for intent, langs in DEFAULT_TEMPLATES.items()}
+    t_raw = data.get("templates", {})
+    if not isinstance(t_raw, dict):
+        raise ConfigError(file, "templates", "expected a table", "write [templates.complaint] with en = \"...\"")
+    for intent, langs in t_raw.items():
+        if intent not in INTENTS:
+            raise ConfigError(file, f"templates.{intent}", "unknown intent", f"known intents: {', '.join(INTENTS)}")
+        if not isinstance(langs, dict):
+            raise ConfigError(file, f"templates.{intent}", "expected a table of language = text",
+                              f'[templates.{intent}] then en = "..." and ja = "..."')
+        for lang, text in langs.items():
+            key = f"templates.{intent}.{lang}"
+            if not isinstance(text, str):
+                raise ConfigError(file, key, f"expected str, got {type(text).__name__}", 'en = "Hi {name}, ..."')
+            _check_template(file, key, text)
+            templates[intent][lang] = text
+
+    return Config(path=Path(file) if file != "<config>" else None, base_dir=base_dir or Path.cwd(),
+                  brands=brands, campaigns=campaigns, templates=templates, sections=sections)
+
+
+def load(path: str | Path) -> Config:
+    """Read and validate a taiwa.toml file."""
+    p = Path(path)
+    if not p.exists():
+        raise ConfigError(str(p), "", "file not found", "run `taiwa init` to write a commented example here")
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as e:
+        raise ConfigError(str(p), "", f"not valid UTF-8 ({e.reason} at byte {e.start})", "save the file as UTF-8")
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(str(p), "", f"not valid TOML: {e}", "check quotes, brackets and '=' on that line")
+    return parse(data, file=str(p), base_dir=p.resolve().parent)
+
+
+def sample_config_text() -> str:
+    """The commented example that `taiwa init` writes; it is also the demo's configuration."""
+    return resources.files("taiwa").joinpath("data/taiwa.toml").read_text(encoding="utf-8")
+
+
+def sample_config(base_dir: Path) -> Config:
+    """The demo configuration, with its files (database, outbox) placed in base_dir."""
+    return parse(tomllib.loads(sample_config_text()), file="taiwa:data/taiwa.toml", base_dir=base_dir)
+
+
+def settings_reference() -> list[tuple[str, str, str, str]]:
+    """(key, type, default, help) for every flat setting: the README's table is checked against it."""
+    rows = []
+    for section, spec in SECTIONS.items():
+        for key, s in spec.items():
+            rows.append((f"{section}.{key}", s.type, repr(s.default), s.help))
+    return rows

@@ -1,0 +1,60 @@
+"""One base error; each subclass builds a message a person can act on (what happened, what to do)."""
+
+from __future__ import annotations
+
+
+class TaiwaError(Exception):
+    """Base class. `hint` says what to do; the CLI prints both and exits with `exit_code`."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message if not self.hint else f"{self.message}\n  → {self.hint}"
+
+
+class ConfigError(TaiwaError):
+    """taiwa.toml is missing, malformed, or has an unknown key / wrong type."""
+
+    exit_code = 2
+
+    def __init__(self, file: str, key: str, problem: str, fix: str):
+        self.file, self.key, self.problem, self.fix = file, key, problem, fix
+        where = f"{file}: {key}" if key else file
+        super().__init__(f"{where}: {problem}", fix)
+
+
+class StoreError(TaiwaError):
+    """The database cannot be opened or is of an unknown (newer) schema."""
+
+    exit_code = 3
+
+
+class NotFound(TaiwaError):
+    exit_code = 4
+
+
+class InvalidTransition(TaiwaError):
+    """An action was asked to move to a state its current state does not allow."""
+
+    exit_code = 5
+
+
+class ValidationError(TaiwaError):
+    """A draft cannot be approved as it is (too long, empty, ...)."""
+
+    exit_code = 6
+
+
+class ModelError(TaiwaError):
+    exit_code = 7
+
+
+class SendError(TaiwaError):
+    """The platform refused an approved action; the action is marked failed, never retried on its own."""
+
+    exit_code = 8

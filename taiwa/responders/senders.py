@@ -1,0 +1,88 @@
+"""Senders: the only code that talks to a platform on the brand's behalf, and only for approved actions.
+
+At most once: an action is moved `approved → sending` (committed) *before* the platform call, and
+`sending → sent` with the platform's id after. A sender that dies in between leaves `sending`; `recover()`
+moves such actions to `needs_check`, where only a person can decide. Nothing re-sends them automatically.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Protocol
+
+from ..errors import SendError, TaiwaError
+from ..store import Store, now_iso
+
+SENDING_LEASE = dt.timedelta(minutes=10)
+
+
+class Sender(Protocol):
+    def send(self, action: dict[str, Any]) -> str:
+        """Perform the action on the platform; return the platform's id for it. Raise SendError if refused."""
+
+
+class OutboxSender:
+    """For replayed posts: approved replies and likes are appended to a JSONL outbox a person can act on."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    def send(self, action: dict[str, Any]) -> str:
+        ref = f"outbox:{action['id']}"
+        record = {"ref": ref, "action_id": action["id"], "kind": action["kind"], "platform": action["platform"],
+                  "in_reply_to": action["platform_id"], "to": action["handle"], "url": action.get("url", ""),
+                  "text": action["text"] if action["kind"] == "reply" else "", "approved_by": action["approved_by"],
+                  "written_at": now_iso()}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        return ref
+
+
+@dataclass
+class SendReport:
+    sent: int = 0
+    failed: int = 0
+    recovered: int = 0
+    skipped: int = 0
+
+
+def recover(store: Store, *, now: dt.datetime | None = None, lease: dt.timedelta = SENDING_LEASE,
+            actor: str = "taiwa") -> int:
+    """Actions stuck in `sending` longer than the lease → `needs_check` (a person decides; never re-sent)."""
+    cutoff = (now or dt.datetime.now(dt.timezone.utc)) - lease
+    ids = store.stale_sending(cutoff)
+    for action_id in ids:
+        store.transition(action_id, "needs_check", actor=actor, expect=("sending",),
+                         detail="the sender stopped between claiming and confirming; check the platform")
+    return len(ids)
+
+
+def send_approved(store: Store, sender_for: Callable[[dict[str, Any]], Sender | None], *, actor: str = "taiwa",
+                  limit: int = 100, now: dt.datetime | None = None) -> SendReport:
+    """Send every approved action, each at most once."""
+    report = SendReport(recovered=recover(store, now=now))
+    for row in store.actions_in_state("approved")[:limit]:
+        action = store.action(row["id"])
+        sender = sender_for(action)
+        if sender is None:
+            report.skipped += 1
+            continue
+        claimed = store.transition(action["id"], "sending", actor=actor, expect=("approved",),
+                                   sending_since=now_iso(now))
+        try:
+            ref = sender.send(claimed)
+        except (SendError, TaiwaError, OSError) as e:
+            store.transition(action["id"], "failed", actor=actor, expect=("sending",), reason=str(e))
+            report.failed += 1
+            continue
+        store.transition(action["id"], "sent", actor=actor, expect=("sending",), sent_at=now_iso(now),
+                         platform_ref=ref)
+        report.sent += 1
+    return report

@@ -1,0 +1,567 @@
+"""The SQLite schema and every query taiwa runs. Nothing else in the package writes SQL.
+
+Open the file with Datasette or `sqlite-utils tables taiwa.db --counts` to look around:
+
+    posts           one row per platform post (unique on platform + platform_id), raw JSON kept in `raw`
+    authors         one row per platform account ("x:12345"), with reach (followers)
+    sentiments      the model's (or a person's) label and the three class probabilities per post
+    priorities      the priority score per post and each component it was made of, with human-readable reasons
+    actions         drafted replies / likes and their approval state (pending → approved → sending → sent ...)
+    audit           every state change: who, when, from, to, and what changed
+    cursors         where each listener stopped, written in the same transaction as the posts it read
+    campaigns, campaign_posts   declared hashtag campaigns and the posts that entered them
+    ingest_problems lines a listener could not read (file, line, reason); the good lines around them are kept
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Sequence
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+from .errors import InvalidTransition, NotFound, StoreError
+from .listeners.base import Post
+
+migrations = Migrations("taiwa")
+
+# The approval state machine. Every change goes through Store.transition (compare-and-set + audit row).
+STATES = ("pending", "approved", "rejected", "sending", "sent", "failed", "needs_check")
+TRANSITIONS: dict[str, set[str]] = {
+    "pending": {"approved", "rejected"},
+    "approved": {"sending", "rejected", "pending"},
+    "rejected": {"pending"},
+    "sending": {"sent", "failed", "needs_check"},
+    "failed": {"approved", "rejected"},
+    # A person looked at the platform: it was sent after all, or it was not and may be approved again.
+    "needs_check": {"sent", "approved", "rejected"},
+    "sent": set(),
+}
+OPEN_STATES = ("pending", "approved", "failed", "needs_check")
+
+
+def now_iso(t: dt.datetime | None = None) -> str:
+    t = t or dt.datetime.now(dt.timezone.utc)
+    return t.astimezone(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def parse_iso(s: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(s)
+
+
+@migrations()
+def m001_initial(db: Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE authors (
+            id TEXT PRIMARY KEY,               -- "platform:platform_id"
+            platform TEXT NOT NULL,
+            platform_id TEXT NOT NULL,
+            handle TEXT NOT NULL,
+            name TEXT NOT NULL DEFAULT '',
+            followers INTEGER NOT NULL DEFAULT 0,
+            verified INTEGER NOT NULL DEFAULT 0,
+            first_seen_at TEXT NOT NULL,
+            last_seen_at TEXT NOT NULL
+        );
+        CREATE INDEX authors_handle ON authors(platform, handle);
+
+        CREATE TABLE posts (
+            id INTEGER PRIMARY KEY,
+            platform TEXT NOT NULL,
+            platform_id TEXT NOT NULL,
+            author_id TEXT NOT NULL REFERENCES authors(id),
+            text TEXT NOT NULL,
+            lang TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL,
+            url TEXT NOT NULL DEFAULT '',
+            conversation_id TEXT NOT NULL DEFAULT '',
+            in_reply_to_id TEXT NOT NULL DEFAULT '',
+            is_repost INTEGER NOT NULL DEFAULT 0,
+            can_reply INTEGER NOT NULL DEFAULT 1,
+            likes INTEGER NOT NULL DEFAULT 0,
+            reposts INTEGER NOT NULL DEFAULT 0,
+            replies INTEGER NOT NULL DEFAULT 0,
+            hashtags TEXT NOT NULL DEFAULT '[]',   -- JSON array
+            mentions TEXT NOT NULL DEFAULT '[]',   -- JSON array
+            source TEXT NOT NULL,                  -- the listener that brought it
+            raw TEXT NOT NULL DEFAULT '{}',        -- the platform's record, as read
+            ingested_at TEXT NOT NULL,
+            UNIQUE (platform, platform_id)
+        );
+        CREATE INDEX posts_author ON posts(author_id, created_at);
+        CREATE INDEX posts_created ON posts(created_at);
+
+        CREATE TABLE sentiments (
+            post_id INTEGER PRIMARY KEY REFERENCES posts(id) ON DELETE CASCADE,
+            label TEXT NOT NULL CHECK (label IN ('negative', 'neutral', 'positive')),
+            negative REAL NOT NULL,
+            neutral REAL NOT NULL,
+            positive REAL NOT NULL,
+            model_id TEXT NOT NULL,
+            source TEXT NOT NULL DEFAULT 'model',  -- 'model', or 'human' for a correction made in the inbox
+            classified_at TEXT NOT NULL
+        );
+
+        CREATE TABLE priorities (
+            post_id INTEGER PRIMARY KEY REFERENCES posts(id) ON DELETE CASCADE,
+            score REAL NOT NULL,
+            intent TEXT NOT NULL,                  -- complaint | question | praise | spam | other
+            sentiment_c REAL NOT NULL,             -- each component in [0, 1], before its weight
+            intent_c REAL NOT NULL,
+            reach_c REAL NOT NULL,
+            recency_c REAL NOT NULL,
+            campaign_c REAL NOT NULL,
+            reasons TEXT NOT NULL DEFAULT '[]',    -- JSON array of short human-readable strings
+            computed_at TEXT NOT NULL
+        );
+        CREATE INDEX priorities_score ON priorities(score DESC);
+
+        CREATE TABLE actions (
+            id INTEGER PRIMARY KEY,
+            post_id INTEGER NOT NULL REFERENCES posts(id) ON DELETE CASCADE,
+            kind TEXT NOT NULL CHECK (kind IN ('reply', 'like')),
+            intent TEXT NOT NULL DEFAULT '',
+            state TEXT NOT NULL DEFAULT 'pending'
+                CHECK (state IN ('pending','approved','rejected','sending','sent','failed','needs_check')),
+            text TEXT NOT NULL DEFAULT '',         -- what will be sent (edited by a person or as drafted)
+            draft_text TEXT NOT NULL DEFAULT '',   -- what taiwa drafted, kept for comparison
+            template TEXT NOT NULL DEFAULT '',
+            memory TEXT NOT NULL DEFAULT '[]',     -- JSON: the author's earlier posts/replies this draft recalls
+            reason TEXT NOT NULL DEFAULT '',       -- rejection reason, or failure message
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            approved_by TEXT NOT NULL DEFAULT '',
+            approved_at TEXT,
+            sending_since TEXT,
+            sent_at TEXT,
+            platform_ref TEXT NOT NULL DEFAULT '', -- the platform's id for what we sent
+            UNIQUE (post_id, kind)
+        );
+        CREATE INDEX actions_state ON actions(state);
+
+        CREATE TABLE audit (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            action_id INTEGER,
+            event TEXT NOT NULL,
+            before TEXT NOT NULL DEFAULT '',
+            after TEXT NOT NULL DEFAULT '',
+            detail TEXT NOT NULL DEFAULT ''
+        );
+        CREATE INDEX audit_action ON audit(action_id);
+
+        CREATE TABLE cursors (
+            listener TEXT PRIMARY KEY,
+            position TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            posts_read INTEGER NOT NULL DEFAULT 0
+        );
+
+        CREATE TABLE campaigns (
+            name TEXT PRIMARY KEY,
+            hashtags TEXT NOT NULL,
+            start TEXT NOT NULL,
+            "end" TEXT NOT NULL,
+            platforms TEXT NOT NULL DEFAULT '[]',
+            goals TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE TABLE campaign_posts (
+            campaign TEXT NOT NULL REFERENCES campaigns(name) ON DELETE CASCADE,
+            post_id INTEGER NOT NULL REFERENCES posts(id) ON DELETE CASCADE,
+            hashtag TEXT NOT NULL,
+            PRIMARY KEY (campaign, post_id)
+        );
+
+        CREATE TABLE ingest_problems (
+            id INTEGER PRIMARY KEY,
+            listener TEXT NOT NULL,
+            at TEXT NOT NULL,
+            location TEXT NOT NULL,                -- file:line
+            reason TEXT NOT NULL
+        );
+        """
+    )
+
+
+@dataclass
+class IngestResult:
+    new: int
+    updated: int
+    problems: int
+
+
+class Store:
+    """One SQLite file. WAL, a busy timeout and short transactions, so a daemon and a web page can share it."""
+
+    def __init__(self, path: str | Path, *, migrate: bool = True):
+        self.path = Path(path)
+        try:
+            if self.path.exists() and self.path.stat().st_size > 0:
+                with open(self.path, "rb") as fh:
+                    if fh.read(16) != b"SQLite format 3\x00":
+                        raise StoreError(f"{self.path} is not a SQLite database",
+                                         "point taiwa.database at a new file name, or move this file away")
+            conn = sqlite3.connect(str(self.path), timeout=30, check_same_thread=False)
+            self.db = Database(conn)
+            self.db.execute("PRAGMA busy_timeout = 30000")
+            self.db.execute("PRAGMA journal_mode = WAL")
+            self.db.execute("PRAGMA synchronous = NORMAL")
+            self.db.execute("PRAGMA foreign_keys = ON")
+        except sqlite3.DatabaseError as e:
+            raise StoreError(f"cannot open database {self.path}: {e}",
+                             "check the file's permissions, or point taiwa.database at another file") from e
+        if migrate:
+            self._migrate()
+
+    def _migrate(self) -> None:
+        known = {m.name for m in migrations._migrations}
+        applied = {m.name for m in migrations.applied(self.db)}
+        newer = applied - known
+        if newer:
+            raise StoreError(f"{self.path} was written by a newer taiwa (schema steps {sorted(newer)})",
+                             "upgrade taiwa (pip install -U taiwa) before opening this database")
+        migrations.apply(self.db)
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def atomic(self) -> Iterator[None]:
+        with self.db.atomic():
+            yield
+
+    def _rows(self, sql: str, params: Sequence | dict = ()) -> list[dict[str, Any]]:
+        cur = self.db.execute(sql, params)
+        cols = [c[0] for c in cur.description]
+        return [dict(zip(cols, r)) for r in cur.fetchall()]
+
+    def _one(self, sql: str, params: Sequence | dict = ()) -> dict[str, Any] | None:
+        rows = self._rows(sql, params)
+        return rows[0] if rows else None
+
+    def _scalar(self, sql: str, params: Sequence = ()) -> Any:
+        row = self.db.execute(sql, params).fetchone()
+        return row[0] if row else None
+
+    # ---------------------------------------------------------------- ingest
+    def ingest(self, posts: Sequence[Post], *, listener: str, cursor: str | None,
+               problems: Iterable[str] = (), at: dt.datetime | None = None) -> IngestResult:
+        """Upsert a batch of posts and their authors, move the listener's cursor, record problems: one transaction.
+
+        Re-reading a post updates its counters (likes, reposts, replies) and never duplicates it."""
+        stamp = now_iso(at)
+        problems = list(problems)
+        author_rows, post_rows = {}, []
+        for p in posts:
+            a = p.author
+            aid = f"{p.platform}:{a.platform_id}"
+            author_rows[aid] = (aid, p.platform, a.platform_id, a.handle, a.name, int(a.followers),
+                                int(a.verified), stamp, stamp)
+            post_rows.append((p.platform, p.platform_id, aid, p.text, p.lang, now_iso(p.created_at), p.url,
+                              p.conversation_id, p.in_reply_to_id, int(p.is_repost), int(p.can_reply),
+                              int(p.likes), int(p.reposts), int(p.replies),
+                              json.dumps(p.hashtags, ensure_ascii=False), json.dumps(p.mentions),
+                              listener, json.dumps(p.raw, ensure_ascii=False, default=str), stamp))
+        with self.db.atomic():
+            before = self._scalar("SELECT coalesce(max(id), 0) FROM posts")
+            self.db.conn.executemany(
+                """INSERT INTO authors (id, platform, platform_id, handle, name, followers, verified,
+                                        first_seen_at, last_seen_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT (id) DO UPDATE SET handle = excluded.handle, name = excluded.name,
+                       followers = excluded.followers, verified = excluded.verified,
+                       last_seen_at = excluded.last_seen_at""",
+                list(author_rows.values()))
+            self.db.conn.executemany(
+                """INSERT INTO posts (platform, platform_id, author_id, text, lang, created_at, url,
+                       conversation_id, in_reply_to_id, is_repost, can_reply, likes, reposts, replies,
+                       hashtags, mentions, source, raw, ingested_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT (platform, platform_id) DO UPDATE SET likes = excluded.likes,
+                       reposts = excluded.reposts, replies = excluded.replies, can_reply = excluded.can_reply""",
+                post_rows)
+            new = self._scalar("SELECT count(*) FROM posts WHERE id > ?", [before])
+            if cursor is not None:
+                self.db.execute(
+                    """INSERT INTO cursors (listener, position, updated_at, posts_read) VALUES (?, ?, ?, ?)
+                       ON CONFLICT (listener) DO UPDATE SET position = excluded.position,
+                           updated_at = excluded.updated_at, posts_read = posts_read + excluded.posts_read""",
+                    [listener, cursor, stamp, len(posts)])
+            if problems:
+                self.db.conn.executemany(
+                    "INSERT INTO ingest_problems (listener, at, location, reason) VALUES (?, ?, ?, ?)",
+                    [(listener, stamp, *_split_problem(p)) for p in problems])
+        return IngestResult(new=new, updated=len(post_rows) - new, problems=len(problems))
+
+    def cursor(self, listener: str) -> str | None:
+        return self._scalar("SELECT position FROM cursors WHERE listener = ?", [listener])
+
+    def reset_cursor(self, listener: str) -> None:
+        self.db.execute("DELETE FROM cursors WHERE listener = ?", [listener])
+
+    def cursors(self) -> list[dict[str, Any]]:
+        return self._rows("SELECT * FROM cursors ORDER BY listener")
+
+    def ingest_problems(self, limit: int = 20) -> list[dict[str, Any]]:
+        return self._rows("SELECT * FROM ingest_problems ORDER BY id DESC LIMIT ?", [limit])
+
+    # ---------------------------------------------------------------- posts
+    def post(self, post_id: int) -> dict[str, Any]:
+        row = self._one(
+            """SELECT p.*, a.handle, a.name AS author_name, a.followers, a.verified,
+                      s.label, s.negative, s.neutral, s.positive, s.model_id, s.source AS label_source,
+                      pr.score, pr.intent, pr.reasons
+               FROM posts p JOIN authors a ON a.id = p.author_id
+               LEFT JOIN sentiments s ON s.post_id = p.id LEFT JOIN priorities pr ON pr.post_id = p.id
+               WHERE p.id = ?""", [post_id])
+        if row is None:
+            raise NotFound(f"no post with id {post_id}", "`taiwa inbox` lists the posts waiting for a person")
+        return row
+
+    def posts_without_sentiment(self, limit: int = 10_000) -> list[dict[str, Any]]:
+        return self._rows(
+            """SELECT p.id, p.text FROM posts p LEFT JOIN sentiments s ON s.post_id = p.id
+               WHERE s.post_id IS NULL ORDER BY p.id LIMIT ?""", [limit])
+
+    def posts_to_triage(self, limit: int = 10_000) -> list[dict[str, Any]]:
+        """Classified posts that have no priority yet (new since the last triage)."""
+        return self._rows(
+            """SELECT p.*, a.handle, a.name AS author_name, a.followers, a.verified,
+                      s.label, s.negative, s.neutral, s.positive
+               FROM posts p JOIN authors a ON a.id = p.author_id JOIN sentiments s ON s.post_id = p.id
+               LEFT JOIN priorities pr ON pr.post_id = p.id
+               WHERE pr.post_id IS NULL ORDER BY p.created_at, p.id LIMIT ?""", [limit])
+
+    def latest_post_time(self) -> dt.datetime | None:
+        v = self._scalar("SELECT max(created_at) FROM posts")
+        return parse_iso(v) if v else None
+
+    def count(self, table: str) -> int:
+        if table not in {"posts", "authors", "sentiments", "priorities", "actions", "audit", "campaign_posts",
+                         "ingest_problems"}:
+            raise ValueError(table)
+        return self._scalar(f"SELECT count(*) FROM {table}")
+
+    def save_sentiments(self, rows: Iterable[tuple[int, Any]], at: dt.datetime | None = None) -> None:
+        """rows: (post_id, Sentiment). A person's correction (source='human') is never overwritten by the model."""
+        stamp = now_iso(at)
+        data = [(pid, s.label, s.scores["negative"], s.scores["neutral"], s.scores["positive"], s.model_id, stamp)
+                for pid, s in rows]
+        with self.db.atomic():
+            self.db.conn.executemany(
+                """INSERT INTO sentiments (post_id, label, negative, neutral, positive, model_id, classified_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT (post_id) DO UPDATE SET label = excluded.label, negative = excluded.negative,
+                       neutral = excluded.neutral, positive = excluded.positive, model_id = excluded.model_id,
+                       classified_at = excluded.classified_at
+                   WHERE sentiments.source = 'model'""", data)
+
+    def correct_sentiment(self, post_id: int, label: str, actor: str) -> None:
+        """A person's label for a post; kept for retraining (`taiwa model train --corrections`)."""
+        self.post(post_id)
+        scores = {k: (1.0 if k == label else 0.0) for k in ("negative", "neutral", "positive")}
+        with self.db.atomic():
+            before = self._scalar("SELECT label FROM sentiments WHERE post_id = ?", [post_id]) or ""
+            self.db.execute(
+                """INSERT INTO sentiments (post_id, label, negative, neutral, positive, model_id, source,
+                       classified_at) VALUES (?, ?, ?, ?, ?, 'human', 'human', ?)
+                   ON CONFLICT (post_id) DO UPDATE SET label = excluded.label, negative = excluded.negative,
+                       neutral = excluded.neutral, positive = excluded.positive, model_id = 'human',
+                       source = 'human', classified_at = excluded.classified_at""",
+                [post_id, label, scores["negative"], scores["neutral"], scores["positive"], now_iso()])
+            self._audit(actor, None, "sentiment_corrected", before, label, f"post {post_id}")
+
+    def sentiment_corrections(self) -> list[dict[str, Any]]:
+        return self._rows("""SELECT p.text, s.label FROM sentiments s JOIN posts p ON p.id = s.post_id
+                             WHERE s.source = 'human'""")
+
+    def save_priorities(self, rows: Iterable[dict[str, Any]], at: dt.datetime | None = None) -> None:
+        stamp = now_iso(at)
+        data = [(r["post_id"], r["score"], r["intent"], r["sentiment"], r["intent_c"], r["reach"], r["recency"],
+                 r["campaign"], json.dumps(r["reasons"], ensure_ascii=False), stamp) for r in rows]
+        with self.db.atomic():
+            self.db.conn.executemany(
+                """INSERT INTO priorities (post_id, score, intent, sentiment_c, intent_c, reach_c, recency_c,
+                       campaign_c, reasons, computed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT (post_id) DO UPDATE SET score = excluded.score, intent = excluded.intent,
+                       sentiment_c = excluded.sentiment_c, intent_c = excluded.intent_c,
+                       reach_c = excluded.reach_c, recency_c = excluded.recency_c,
+                       campaign_c = excluded.campaign_c, reasons = excluded.reasons,
+                       computed_at = excluded.computed_at""", data)
+
+    def author_history(self, author_id: str, before: dt.datetime, *, since: dt.datetime, limit: int,
+                       exclude_post: int | None = None) -> list[dict[str, Any]]:
+        """The author's earlier posts (newest first) with what we replied to each, if anything was sent."""
+        return self._rows(
+            """SELECT p.id, p.text, p.created_at, p.platform, s.label, pr.intent,
+                      (SELECT a.text FROM actions a WHERE a.post_id = p.id AND a.kind = 'reply'
+                         AND a.state = 'sent') AS our_reply,
+                      (SELECT a.state FROM actions a WHERE a.post_id = p.id AND a.kind = 'reply') AS reply_state
+               FROM posts p LEFT JOIN sentiments s ON s.post_id = p.id LEFT JOIN priorities pr ON pr.post_id = p.id
+               WHERE p.author_id = ? AND p.created_at < ? AND p.created_at >= ? AND p.id != ?
+               ORDER BY p.created_at DESC LIMIT ?""",
+            [author_id, now_iso(before), now_iso(since), exclude_post or -1, limit])
+
+    # ---------------------------------------------------------------- campaigns
+    def sync_campaigns(self, campaigns: Sequence[Any]) -> None:
+        with self.db.atomic():
+            for c in campaigns:
+                self.db.execute(
+                    """INSERT INTO campaigns (name, hashtags, start, "end", platforms, goals)
+                       VALUES (?, ?, ?, ?, ?, ?)
+                       ON CONFLICT (name) DO UPDATE SET hashtags = excluded.hashtags, start = excluded.start,
+                           "end" = excluded."end", platforms = excluded.platforms, goals = excluded.goals""",
+                    [c.name, json.dumps(c.hashtags, ensure_ascii=False), c.start.isoformat(), c.end.isoformat(),
+                     json.dumps(c.platforms), json.dumps(c.goals)])
+
+    def add_campaign_entries(self, rows: Iterable[tuple[str, int, str]]) -> None:
+        with self.db.atomic():
+            self.db.conn.executemany(
+                "INSERT OR IGNORE INTO campaign_posts (campaign, post_id, hashtag) VALUES (?, ?, ?)", list(rows))
+
+    def campaign_summary(self) -> list[dict[str, Any]]:
+        return self._rows(
+            """SELECT c.name, count(cp.post_id) AS entries, count(DISTINCT p.author_id) AS participants,
+                      sum(s.label = 'positive') AS positive, sum(s.label = 'negative') AS negative
+               FROM campaigns c LEFT JOIN campaign_posts cp ON cp.campaign = c.name
+               LEFT JOIN posts p ON p.id = cp.post_id LEFT JOIN sentiments s ON s.post_id = p.id
+               GROUP BY c.name ORDER BY c.name""")
+
+    # ---------------------------------------------------------------- actions
+    def create_actions(self, rows: Iterable[dict[str, Any]], at: dt.datetime | None = None) -> int:
+        """Insert drafts; a post never gets two drafts of the same kind (re-running drafting is a no-op)."""
+        stamp = now_iso(at)
+        data = [(r["post_id"], r["kind"], r.get("intent", ""), r.get("text", ""), r.get("text", ""),
+                 r.get("template", ""), json.dumps(r.get("memory", []), ensure_ascii=False), stamp, stamp)
+                for r in rows]
+        with self.db.atomic():
+            before = self.db.conn.total_changes
+            self.db.conn.executemany(
+                """INSERT OR IGNORE INTO actions (post_id, kind, intent, text, draft_text, template, memory,
+                       created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""", data)
+            created = self.db.conn.total_changes - before
+            if created:
+                self._audit("taiwa", None, "drafted", "", "pending", f"{created} draft(s)")
+        return created
+
+    def action(self, action_id: int) -> dict[str, Any]:
+        row = self._one(
+            """SELECT ac.*, p.platform, p.platform_id, p.text AS post_text, p.created_at AS post_created_at,
+                      p.url, p.author_id, p.source, p.conversation_id, p.can_reply, p.lang,
+                      a.handle, a.name AS author_name, a.followers,
+                      s.label, s.negative, s.neutral, s.positive, pr.score, pr.reasons
+               FROM actions ac JOIN posts p ON p.id = ac.post_id JOIN authors a ON a.id = p.author_id
+               LEFT JOIN sentiments s ON s.post_id = p.id LEFT JOIN priorities pr ON pr.post_id = p.id
+               WHERE ac.id = ?""", [action_id])
+        if row is None:
+            raise NotFound(f"no action with id {action_id}", "`taiwa inbox` lists the open actions and their ids")
+        return row
+
+    def inbox(self, *, states: Sequence[str] = ("pending",), platform: str | None = None,
+              kind: str | None = None, sentiment: str | None = None, campaign: str | None = None,
+              limit: int = 50) -> list[dict[str, Any]]:
+        """Open actions, highest priority first, with everything the 'why' column needs."""
+        where, params = [f"ac.state IN ({','.join('?' * len(states))})"], list(states)
+        if platform:
+            where.append("p.platform = ?"); params.append(platform)
+        if kind:
+            where.append("ac.kind = ?"); params.append(kind)
+        if sentiment:
+            where.append("s.label = ?"); params.append(sentiment)
+        if campaign:
+            where.append("EXISTS (SELECT 1 FROM campaign_posts cp WHERE cp.post_id = p.id AND cp.campaign = ?)")
+            params.append(campaign)
+        params.append(limit)
+        return self._rows(
+            f"""SELECT ac.id, ac.kind, ac.state, ac.intent, ac.text, ac.memory, ac.created_at,
+                       p.id AS post_id, p.platform, p.text AS post_text, p.created_at AS post_created_at,
+                       a.handle, a.followers, s.label, s.negative, s.positive, pr.score, pr.reasons
+                FROM actions ac JOIN posts p ON p.id = ac.post_id JOIN authors a ON a.id = p.author_id
+                LEFT JOIN sentiments s ON s.post_id = p.id LEFT JOIN priorities pr ON pr.post_id = p.id
+                WHERE {' AND '.join(where)}
+                ORDER BY coalesce(pr.score, 0) DESC, p.created_at DESC, ac.id LIMIT ?""", params)
+
+    def actions_in_state(self, state: str) -> list[dict[str, Any]]:
+        return self._rows("SELECT id FROM actions WHERE state = ? ORDER BY id", [state])
+
+    def state_counts(self) -> dict[str, int]:
+        return {r["state"]: r["n"] for r in self._rows("SELECT state, count(*) AS n FROM actions GROUP BY state")}
+
+    def transition(self, action_id: int, to: str, *, actor: str, expect: Sequence[str] | None = None,
+                   detail: str = "", **fields: Any) -> dict[str, Any]:
+        """Move an action to `to` if (and only if) its current state allows it. Compare-and-set, audited.
+
+        Two processes racing for the same action cannot both win: the UPDATE names the state it read."""
+        allowed_fields = {"text", "reason", "approved_by", "approved_at", "sending_since", "sent_at",
+                          "platform_ref"}
+        if set(fields) - allowed_fields:
+            raise ValueError(f"unknown action fields {set(fields) - allowed_fields}")
+        with self.db.atomic():
+            row = self._one("SELECT id, state, text FROM actions WHERE id = ?", [action_id])
+            if row is None:
+                raise NotFound(f"no action with id {action_id}", "`taiwa inbox` lists the open actions")
+            current = row["state"]
+            if (expect is not None and current not in expect) or to not in TRANSITIONS[current]:
+                allowed = ", ".join(sorted(TRANSITIONS[current])) or "nothing (it is final)"
+                raise InvalidTransition(
+                    f"action {action_id} is {current}; it cannot become {to}",
+                    f"from {current} it can become: {allowed}")
+            sets = {"state": to, "updated_at": now_iso(), **fields}
+            assignments = ", ".join(f"{k} = ?" for k in sets)
+            cur = self.db.execute(f"UPDATE actions SET {assignments} WHERE id = ? AND state = ?",
+                                  [*sets.values(), action_id, current])
+            if cur.rowcount != 1:  # pragma: no cover - the read and write share one transaction
+                raise InvalidTransition(f"action {action_id} changed while we looked at it", "try again")
+            extra = detail
+            if "text" in fields and fields["text"] != row["text"]:
+                extra = (detail + "; " if detail else "") + f"text edited: {row['text']!r} → {fields['text']!r}"
+            self._audit(actor, action_id, f"state:{to}", current, to, extra)
+        return self.action(action_id)
+
+    def edit_text(self, action_id: int, text: str, actor: str) -> None:
+        with self.db.atomic():
+            row = self._one("SELECT state, text FROM actions WHERE id = ?", [action_id])
+            if row is None:
+                raise NotFound(f"no action with id {action_id}", "`taiwa inbox` lists the open actions")
+            if row["state"] not in ("pending", "failed", "needs_check"):
+                raise InvalidTransition(f"action {action_id} is {row['state']}; its text can no longer change",
+                                        "only pending, failed or needs_check drafts can be edited")
+            self.db.execute("UPDATE actions SET text = ?, updated_at = ? WHERE id = ?", [text, now_iso(), action_id])
+            self._audit(actor, action_id, "edited", row["text"], text, "")
+
+    def stale_sending(self, older_than: dt.datetime) -> list[int]:
+        """Actions left in `sending` by a sender that died (claimed before `older_than`)."""
+        return [r["id"] for r in self._rows(
+            "SELECT id FROM actions WHERE state = 'sending' AND sending_since < ? ORDER BY id",
+            [now_iso(older_than)])]
+
+    def response_times(self) -> list[dict[str, Any]]:
+        """Per replied post: when it was posted and when our first reply went out (time to first response)."""
+        return self._rows(
+            """SELECT p.platform, s.label, p.created_at, min(ac.sent_at) AS first_sent
+               FROM actions ac JOIN posts p ON p.id = ac.post_id LEFT JOIN sentiments s ON s.post_id = p.id
+               WHERE ac.kind = 'reply' AND ac.state = 'sent' GROUP BY p.id""")
+
+    # ---------------------------------------------------------------- audit
+    def _audit(self, actor: str, action_id: int | None, event: str, before: str, after: str, detail: str) -> None:
+        self.db.execute(
+            "INSERT INTO audit (at, actor, action_id, event, before, after, detail) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [now_iso(), actor, action_id, event, before, after, detail])
+
+    def audit_log(self, action_id: int | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        if action_id is None:
+            return self._rows("SELECT * FROM audit ORDER BY id DESC LIMIT ?", [limit])
+        return self._rows("SELECT * FROM audit WHERE action_id = ? ORDER BY id", [action_id])
+
+
+def _split_problem(problem: str) -> tuple[str, str]:
+    location, _, reason = problem.partition(": ")
+    return (location, reason) if reason else ("", problem)

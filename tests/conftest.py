@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+
+from taiwa import config as config_mod
+from taiwa.store import Store
+
+T0 = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.timezone.utc)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    s = Store(tmp_path / "t.db")
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def cfg(tmp_path: Path) -> config_mod.Config:
+    return config_mod.sample_config(tmp_path)
+
+
+def record(i: int, text: str, *, handle: str = "amy", followers: int = 100, hours: float = 0, **extra) -> dict:
+    """One post in taiwa's documented replay format."""
+    rec = {"id": str(i), "platform": "x", "text": text,
+           "created_at": (T0 + dt.timedelta(hours=hours)).isoformat(),
+           "author": {"id": f"u-{handle}", "handle": handle, "name": handle.title(), "followers": followers}}
+    rec.update(extra)
+    return rec
+
+
+def write_jsonl(path: Path, records: list, raw_lines: dict[int, bytes] | None = None) -> Path:
+    """Write records as JSONL; raw_lines puts exact bytes at given (0-based) line positions."""
+    lines = [json.dumps(r, ensure_ascii=False).encode() for r in records]
+    for pos, raw in sorted((raw_lines or {}).items()):
+        lines.insert(pos, raw)
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    return path
+
+
+@pytest.fixture(scope="session")
+def default_model():
+    """The real offline default model (MiniLM + e5 heads), loaded once per test run."""
+    from taiwa.models.sentiment import load_default
+
+    return load_default(device="cpu")
