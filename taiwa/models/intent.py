@@ -15,9 +15,9 @@ COMPLAINT_EN = re.compile(
     r"\b(broken|broke|cracked|crack|chipped|leak(?:s|ed|ing|y)?|late|delayed|never (?:arrived|came|showed)|"
     r"still waiting|refund|wrong (?:order|item|size|drink)|missing|damaged|doesn'?t work|does not work|"
     r"stopped working|not working|crash(?:es|ed|ing)?|charged twice|double charged|overcharged|rude|"
-    r"worst|terrible|awful|disappointed|disappointing|cancel(?:led|ed)?|no (?:reply|response|answer)|"
+    r"worst|terrible|awful|horrible|noisy|rattl(?:es|ing)|scraping|disappointed|disappointing|cancel(?:led|ed)?|no (?:reply|response|answer)|"
     r"ignored|where is my|unacceptable|cold again|burnt|stale|scam)\b", re.I)
-COMPLAINT_JA = re.compile(r"(壊れ|割れ|ひび|欠け|漏れ|届かない|届いてない|届いていない|遅い|遅れ|返金|最悪|不良|"
+COMPLAINT_JA = re.compile(r"(壊れ|割れ|ひび|欠け|漏れ|届かない|届いてない|届いていない|遅い|遅れ|遅延|待たされ|返金|最悪|不良|"
                           r"間違|使えない|落ちる|二重|がっかり|ひどい|酷い|返信がない|対応して|まだ来ない|不具合)")
 QUESTION_EN = re.compile(r"(\?|^\s*(?:how|when|where|what|why|which|who|does|do|is|are|can|could|will|would|"
                          r"any(?:one)?)\b)", re.I)

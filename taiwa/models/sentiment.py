@@ -283,11 +283,15 @@ _NON_LATIN = re.compile(r"[\u0370-\u03ff\u0400-\u04ff\u0590-\u06ff\u0900-\u0dff\
                         r"\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uff66-\uff9f]")
 
 
+_NOT_PROSE = re.compile(r"https?://\S+|[@#＃][\w.]+")
+
+
 def needs_multilingual(text: str) -> bool:
     """Cheap script check: True when a fifth or more of the letters are outside Latin script (kana, kanji, …).
 
     MiniLM's vocabulary is English: such text would become [UNK] tokens."""
-    letters = [c for c in text if unicodedata.category(c).startswith("L")]
+    body = _NOT_PROSE.sub(" ", text)  # a Latin @handle or #tag says nothing about the language of the post
+    letters = [c for c in body if unicodedata.category(c).startswith("L")]
     if not letters:
         return False
     other = sum(1 for c in letters if _NON_LATIN.match(c))

@@ -11,10 +11,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..config import Config
+from ..models import intent as intents
 
 # Per platform: the most a reply may hold. X weighs characters (most CJK count 2) and counts every URL as 23.
 LIMITS = {"x": 280, "instagram": 2200, "mastodon": 500, "bluesky": 300, "replay": 280}
 URL = re.compile(r"https?://\S+")
+MENTION_OR_TAG = re.compile(r"[@#＃][\w.]+")
 X_URL_LENGTH = 23
 
 
@@ -97,35 +99,57 @@ def when_phrase(then: dt.datetime, now: dt.datetime, lang: str) -> str:
 
 
 def find_topic(text: str, config: Config) -> str:
-    """The first product word (from [[brands]].products) the text mentions, or ''."""
-    low = text.lower()
+    """The first product word (from [[brands]].products) the text mentions, or ''.
+
+    Mentions and brand names are removed first ("@kettlebird" is not a kettle); Latin words match whole."""
+    low = MENTION_OR_TAG.sub(" ", text.lower())
+    for brand in config.brands:
+        for word in [brand.name, *brand.keywords]:
+            low = low.replace(word.lower(), " ")
     for brand in config.brands:
         for product in sorted(brand.products, key=len, reverse=True):
-            if product.lower() in low:
+            p = product.lower()
+            if p.isascii():
+                if re.search(rf"\b{re.escape(p)}s?\b", low):
+                    return product
+            elif p in low:
                 return product
     return ""
+
+
+def _intent_of(item: dict[str, Any]) -> str:
+    # Posts triaged in the same batch have no stored intent yet: work it out the same way.
+    return item.get("intent") or intents.detect(item["text"], item.get("label") or "").name
 
 
 def memory_items(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """What the draft stores and the inbox shows: the author's earlier posts and what we answered."""
     return [{"post_id": h["id"], "at": h["created_at"], "text": h["text"][:280], "sentiment": h.get("label"),
-             "intent": h.get("intent"), "our_reply": h.get("our_reply"), "reply_state": h.get("reply_state")}
+             "intent": _intent_of(h), "our_reply": h.get("our_reply"), "reply_state": h.get("reply_state")}
             for h in history]
+
+
+def _is_problem(item: dict[str, Any]) -> bool:
+    return _intent_of(item) == "complaint" or item.get("label") == "negative"
 
 
 def memory_sentence(history: list[dict[str, Any]], now: dt.datetime, lang: str, config: Config,
                     current_intent: str) -> str:
-    """One sentence recalling the most recent earlier post ("Last week you told us about your mug — ...")."""
+    """One sentence recalling the author's history ("Last week you told us about your grinder too, ...").
+
+    For a complaint, the most recent earlier *problem* is recalled (a repeat problem matters most);
+    otherwise the most recent earlier post."""
     if not history:
         return ""
-    last = history[0]
+    repeat = current_intent in ("complaint", "negative")
+    last = next((h for h in history if _is_problem(h)), history[0]) if repeat else history[0]
     when = when_phrase(dt.datetime.fromisoformat(last["created_at"]), now, lang)
     topic = find_topic(last["text"], config)
-    earlier = last.get("intent") or ""
-    problem = earlier == "complaint" or last.get("label") == "negative"
+    earlier = _intent_of(last)
+    problem = _is_problem(last)
     if lang == "ja":
         about = f"{topic}の件" if topic else "お話しいただいた件"
-        if problem and current_intent in ("complaint", "negative"):
+        if problem and repeat:
             return f"{when}ご連絡いただいた{about}に続き、重ねてご不便をおかけしております。"
         if problem:
             return f"{when}の{about}、その後いかがでしょうか。"
@@ -135,8 +159,8 @@ def memory_sentence(history: list[dict[str, Any]], now: dt.datetime, lang: str, 
             return f"{when}も温かいお言葉をありがとうございました。"
         return f"{when}も投稿いただきありがとうございました。"
     about = f"your {topic}" if topic else "a problem"
-    if problem and current_intent in ("complaint", "negative"):
-        return f"{when.capitalize()} you told us about {about} too, and we're sorry it's still not right. "
+    if problem and repeat:
+        return f"{when[0].upper() + when[1:]} you told us about {about} too, and we're sorry it's still not right. "
     if problem:
         return f"Hope things are better since {about} trouble {when}. " if topic else \
             f"Hope things are better since you told us about a problem {when}. "

