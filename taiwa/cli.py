@@ -149,7 +149,9 @@ def _process(ctx: Ctx, store: Store, *, listen: bool, files: tuple[str, ...] = (
         if listen:
             listeners = [pipeline.ReplayListener(f) for f in files] if files else (
                 pipeline.replay_listeners(cfg) if cfg.platform("replay")["enabled"] else [])
-            listen_report = pipeline.listen(store, listeners, progress_task(p, "reading posts", None))
+            reading = p.add_task("reading posts", total=None)
+            listen_report = pipeline.listen(store, listeners, lambda n: p.advance(reading, n))
+            p.update(reading, total=p.tasks[reading].completed)
         todo = len(store.posts_without_sentiment())
         n_classified = 0
         if todo:
@@ -199,30 +201,36 @@ def listen(ctx: Ctx, platform: str, files: tuple[str, ...], no_process: bool) ->
 
 
 # ------------------------------------------------------------------------------------------------ the inbox
-def _why(row: dict[str, Any]) -> str:
+def _why(row: dict[str, Any], *, skip_sentiment: bool = False) -> str:
     reasons = json.loads(row.get("reasons") or "[]")
-    return "; ".join(reasons)
+    return "; ".join(r for r in reasons if not (skip_sentiment and r.startswith("negative ")))
 
 
 def _print_inbox(rows: list[dict[str, Any]], title: str) -> None:
-    table = Table(title=title, show_lines=True, expand=True)
-    for col, kw in [("id", {"justify": "right"}), ("score", {"justify": "right"}), ("do", {}),
-                    ("author", {}), ("sentiment", {}), ("why", {"ratio": 2}), ("post", {"ratio": 4}),
-                    ("draft", {"ratio": 4})]:
-        table.add_column(col, overflow="fold", **kw)
-    colors = {"negative": "red", "neutral": "yellow", "positive": "green"}
-    for r in rows:
-        mem = json.loads(r.get("memory") or "[]")
-        author = f"@{r['handle']}\n{r['platform']}" + (f"\n[cyan]{len(mem)} earlier[/]" if mem else "")
-        label = r.get("label") or "?"
-        p = {"negative": r.get("negative"), "positive": r.get("positive")}.get(label)
-        sent = f"[{colors.get(label, 'white')}]{label}[/]" + (f" {p:.2f}" if p is not None else "")
-        table.add_row(str(r["id"]), f"{r.get('score') or 0:.2f}", r["kind"], author, sent, _why(r),
-                      Text(r["post_text"][:200]), Text(r["text"][:200] if r["kind"] == "reply" else "♥ like"))
     if not rows:
         console.print(f"[dim]{title}: nothing waiting[/]")
         return
+    table = Table(title=title, show_lines=True, expand=True)
+    table.add_column("id", justify="right", no_wrap=True)
+    table.add_column("who · why", ratio=3, overflow="fold")
+    table.add_column("post", ratio=4, overflow="fold")
+    table.add_column("draft", ratio=4, overflow="fold")
+    colors = {"negative": "red", "neutral": "yellow", "positive": "green"}
+    for r in rows:
+        mem = json.loads(r.get("memory") or "[]")
+        label = r.get("label") or "?"
+        p = {"negative": r.get("negative"), "positive": r.get("positive")}.get(label)
+        who = Text.assemble((f"@{r['handle']}", "bold"), f" · {r['platform']}\n",
+                            (label + (f" {p:.2f}" if p is not None else ""), colors.get(label, "white")),
+                            (f" · {len(mem)} earlier" if mem else "", "cyan"), "\n", (_why(r, skip_sentiment=True), "dim"))
+        draft = Text(_clip(r["text"], 220)) if r["kind"] == "reply" else Text("♥ like", style="magenta")
+        table.add_row(f"[bold]{r['id']}[/]\n{r.get('score') or 0:.2f}\n{r['kind']}", who,
+                      Text(_clip(r["post_text"], 220)), draft)
     console.print(table)
+
+
+def _clip(text: str, n: int) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
 
 
 def _print_campaigns(store: Store) -> None:

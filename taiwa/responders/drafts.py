@@ -147,6 +147,12 @@ def memory_sentence(history: list[dict[str, Any]], now: dt.datetime, lang: str, 
     topic = find_topic(last["text"], config)
     earlier = _intent_of(last)
     problem = _is_problem(last)
+    if repeat and not problem:
+        # A complaint after friendly posts: recall the kind words, never chit-chat.
+        if last.get("label") != "positive":
+            return ""
+        return f"{when}は温かいお言葉をいただいたのに、申し訳ありません。" if lang == "ja" else \
+            f"You had kind words for us {when}, so we're sorry to let you down now. "
     if lang == "ja":
         about = f"{topic}の件" if topic else "お話しいただいた件"
         if problem and repeat:
@@ -174,8 +180,12 @@ def memory_sentence(history: list[dict[str, Any]], now: dt.datetime, lang: str, 
 def render(config: Config, template: str, lang: str, *, post: dict[str, Any], memory: str, campaign: str = "",
            brand: str = "") -> str:
     text_for_lang = config.templates[template].get(lang) or config.templates[template]["en"]
-    name = post.get("author_name") or post.get("handle") or ""
-    fields = {"name": name if lang == "ja" else f"@{post.get('handle')}" if not post.get("author_name") else name,
+    handle = post.get("handle") or ""
+    display = post.get("author_name") or ""
+    # A display name that is just the handle again reads better as the handle ("Hi @george_p").
+    if not display or display.lower().lstrip("@") == handle.lower():
+        display = handle if lang == "ja" else f"@{handle}"
+    fields = {"name": display,
               "handle": f"@{post.get('handle')}", "brand": brand or (config.brands[0].name if config.brands else ""),
               "memory": memory, "topic": find_topic(post.get("text", ""), config), "campaign": campaign}
     text = text_for_lang.format(**fields)
