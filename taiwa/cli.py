@@ -26,7 +26,7 @@ from .responders.drafts import reply_length
 from .store import OPEN_STATES, STATES, Store
 
 console = Console()
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)  # file:line: reason stays one greppable line
 DEMO_DB, DEMO_OUTBOX = "demo.db", "demo-outbox.jsonl"
 
 
@@ -471,16 +471,15 @@ def train(ctx: Ctx, out: str | None, cache_dir: str, corrections: bool) -> None:
 @model.command("eval")
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=".cache/embeddings", show_default=True)
 @click.option("--hand-only", is_flag=True, help="Only the hand-labelled set (seconds, no corpus needed)")
-@pass_ctx
-def eval_(ctx: Ctx, cache_dir: str, hand_only: bool) -> None:
+@click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda", "mps"]))
+def eval_(cache_dir: str, hand_only: bool, device: str) -> None:
     """Accuracy, macro-F1 and confusion matrices on the held-out split and the hand-labelled set.
 
     Example: taiwa model eval"""
     from .models import train as tr
     from .models.sentiment import load_default, LABELS
 
-    m = ctx.config.sections["model"] if not ctx.demo else {"device": "auto", "batch_size": 32, "max_length": 128}
-    routed = load_default(device=m["device"], batch_size=m["batch_size"], max_length=m["max_length"])
+    routed = load_default(device=device)
     sets: list[tuple[str, Any, list]] = []
     hand = tr.split_hand_labelled(tr.hand_labelled())
     sets.append(("hand-labelled English (routed)", routed.classify, hand["english"]))

@@ -19,7 +19,7 @@ def test_bad_lines_are_reported_with_line_numbers_and_good_lines_kept(tmp_path, 
     report = listen(store, [ReplayListener(path)])
     assert report.new == 5 and store.count("posts") == 5
     by_line = {p.split(":")[1]: p for p in (x.replace(str(path), "F") for x in report.problems)}
-    assert "missing field 'created_at'" in by_line["2"]
+    assert by_line["2"].endswith("missing field 'created_at'")
     assert "not valid JSON" in by_line["4"]
     assert "'likes' must be a whole number" in by_line["6"]
     assert "not valid UTF-8" in by_line["7"]
@@ -131,3 +131,26 @@ def test_the_bundled_sample_corpus_reads_cleanly(cfg, store):
     repeaters = store._scalar("SELECT count(*) FROM (SELECT author_id FROM posts GROUP BY author_id "
                               "HAVING count(*) >= 3)")
     assert repeaters >= 10
+
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from taiwa.listeners.replay import RecordError, record_to_post
+
+json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+                           max_leaves=8)
+fields = st.sampled_from(["id", "text", "created_at", "author_handle", "author_followers", "likes", "hashtags",
+                          "author", "is_repost", "platform", "lang", "extra"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(fields, json_values, max_size=8))
+def test_any_json_object_is_a_post_or_a_named_record_error(obj):
+    try:
+        post = record_to_post(obj)
+    except RecordError as e:
+        assert str(e)           # a reason a person can read
+        return
+    assert post.platform_id and post.author.handle and post.created_at.tzinfo is not None

