@@ -281,7 +281,7 @@ def show(ctx: Ctx, action_id: int) -> None:
     head = Text.assemble((f"@{a['handle']}", "bold"), f" ({a['author_name']}, {a['followers']} followers) on "
                          f"{a['platform']} · {a['post_created_at']}\n\n", post["text"], f"\n\n{a.get('url') or ''}")
     console.print(Panel(head, title=f"post {a['post_id']}"))
-    comps = store._one("SELECT * FROM priorities WHERE post_id = ?", [a["post_id"]]) or {}
+    comps = store.priority(a["post_id"])
     console.print(f"sentiment: [bold]{a.get('label')}[/] (neg {a.get('negative') or 0:.2f}, "
                   f"neu {a.get('neutral') or 0:.2f}, pos {a.get('positive') or 0:.2f})   "
                   f"priority {a.get('score') or 0:.3f} = " + " + ".join(

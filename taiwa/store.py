@@ -397,6 +397,10 @@ class Store:
                        campaign_c = excluded.campaign_c, reasons = excluded.reasons,
                        computed_at = excluded.computed_at""", data)
 
+    def priority(self, post_id: int) -> dict[str, Any]:
+        """The stored score and its components for one post ({} if it was not ranked yet)."""
+        return self._one("SELECT * FROM priorities WHERE post_id = ?", [post_id]) or {}
+
     def author_history(self, author_id: str, before: dt.datetime, *, since: dt.datetime, limit: int,
                        exclude_post: int | None = None) -> list[dict[str, Any]]:
         """The author's earlier posts (newest first) with what we replied to each, if anything was sent."""
