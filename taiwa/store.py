@@ -30,6 +30,8 @@ from .errors import InvalidTransition, NotFound, StoreError
 from .listeners.base import Post
 
 migrations = Migrations("taiwa")
+# One encoder for every row: json.dumps with non-default options builds a new encoder per call (slow in bulk).
+_to_json = json.JSONEncoder(ensure_ascii=False, default=str).encode
 
 # The approval state machine. Every change goes through Store.transition (compare-and-set + audit row).
 STATES = ("pending", "approved", "rejected", "sending", "sent", "failed", "needs_check")
@@ -268,8 +270,7 @@ class Store:
             post_rows.append((p.platform, p.platform_id, aid, p.text, p.lang, now_iso(p.created_at), p.url,
                               p.conversation_id, p.in_reply_to_id, int(p.is_repost), int(p.can_reply),
                               int(p.likes), int(p.reposts), int(p.replies),
-                              json.dumps(p.hashtags, ensure_ascii=False), json.dumps(p.mentions),
-                              listener, json.dumps(p.raw, ensure_ascii=False, default=str), stamp))
+                              _to_json(p.hashtags), _to_json(p.mentions), listener, _to_json(p.raw), stamp))
         with self.db.atomic():
             before = self._scalar("SELECT coalesce(max(id), 0) FROM posts")
             self.db.conn.executemany(
