@@ -126,7 +126,8 @@ def triage(store: Store, config: Config, *, now: dt.datetime | None = None, prog
                     continue
                 lang = intents.language(post["text"], post["lang"])
                 text = drafts.render(config, decision.template, lang, post=post,
-                                     memory=drafts.memory_sentence(history, created, lang, config, decision.template),
+                                     memory=drafts.memory_sentence(history, created, lang, config, decision.template,
+                                                                    post["text"]),
                                      campaign=camps[0][0] if camps else "")
                 actions.append({"post_id": post["id"], "kind": "reply", "intent": it.name, "text": text,
                                 "template": f"{decision.template}.{lang}", "memory": memory})

@@ -30,6 +30,8 @@ def test_drafts_remember_what_the_author_told_us(tmp_path, store, cfg, default_m
         record(4, "@kettlebird_jp 届いたマグが割れていました", handle="mika", lang="ja", hours=-24 * 9),
         record(5, "@kettlebird_jp 交換してもらったマグ、今度は取っ手にひびが…", handle="mika", lang="ja"),
         record(6, "@kettlebird my tumbler lid is broken", handle="newbie"),
+        record(7, "@kettlebird the grinder is so noisy, awful", handle="lena", hours=-24 * 2),
+        record(8, "@kettlebird subscription beans came late again, third month in a row", handle="lena"),
     ]
     _run(store, cfg, write_jsonl(tmp_path / "p.jsonl", posts), default_model, T0 + dt.timedelta(hours=1))
     drafts = {r["platform_id"]: r for r in store._rows(
@@ -41,6 +43,9 @@ def test_drafts_remember_what_the_author_told_us(tmp_path, store, cfg, default_m
     assert [m["text"][:30] for m in mem] == [posts[1]["text"][:30], posts[0]["text"][:30]]
     assert "先週ご連絡いただいたマグの件に続き" in drafts["5"]["text"]
     assert json.loads(drafts["6"]["memory"]) == [] and "told us" not in drafts["6"]["text"]
+    # A different product: no "still not right", but the earlier trouble is acknowledged.
+    assert "you also had trouble with your grinder" in drafts["8"]["text"]
+    assert "still not right" not in drafts["8"]["text"]
 
 
 def test_triage_decides_reply_like_or_nothing(tmp_path, store, cfg, default_model):

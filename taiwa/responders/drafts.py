@@ -134,7 +134,7 @@ def _is_problem(item: dict[str, Any]) -> bool:
 
 
 def memory_sentence(history: list[dict[str, Any]], now: dt.datetime, lang: str, config: Config,
-                    current_intent: str) -> str:
+                    current_intent: str, current_text: str = "") -> str:
     """One sentence recalling the author's history ("Last week you told us about your grinder too, ...").
 
     For a complaint, the most recent earlier *problem* is recalled (a repeat problem matters most);
@@ -145,6 +145,7 @@ def memory_sentence(history: list[dict[str, Any]], now: dt.datetime, lang: str, 
     last = next((h for h in history if _is_problem(h)), history[0]) if repeat else history[0]
     when = when_phrase(dt.datetime.fromisoformat(last["created_at"]), now, lang)
     topic = find_topic(last["text"], config)
+    same_topic = bool(topic) and topic == find_topic(current_text, config)
     earlier = _intent_of(last)
     problem = _is_problem(last)
     if repeat and not problem:
@@ -155,6 +156,8 @@ def memory_sentence(history: list[dict[str, Any]], now: dt.datetime, lang: str, 
             f"You had kind words for us {when}, so we're sorry to let you down now. "
     if lang == "ja":
         about = f"{topic}の件" if topic else "お話しいただいた件"
+        if problem and repeat and not same_topic and topic:
+            return f"{when}の{about}に続き、またご不便をおかけして申し訳ありません。"
         if problem and repeat:
             return f"{when}ご連絡いただいた{about}に続き、重ねてご不便をおかけしております。"
         if problem:
@@ -165,8 +168,13 @@ def memory_sentence(history: list[dict[str, Any]], now: dt.datetime, lang: str, 
             return f"{when}も温かいお言葉をありがとうございました。"
         return f"{when}も投稿いただきありがとうございました。"
     about = f"your {topic}" if topic else "a problem"
+    when_cap = when[0].upper() + when[1:]
+    if problem and repeat and same_topic:
+        return f"{when_cap} you told us about {about} too, and we're sorry it's still not right. "
+    if problem and repeat and topic:
+        return f"{when_cap} you also had trouble with {about}; we're sorry to let you down twice. "
     if problem and repeat:
-        return f"{when[0].upper() + when[1:]} you told us about {about} too, and we're sorry it's still not right. "
+        return f"{when_cap} you told us about a problem too, and we're sorry it's happening again. "
     if problem:
         return f"Hope things are better since {about} trouble {when}. " if topic else \
             f"Hope things are better since you told us about a problem {when}. "
