@@ -486,13 +486,19 @@ def eval_(cache_dir: str, hand_only: bool, device: str) -> None:
     sets.append(("hand-labelled Japanese (routed)", routed.classify, hand["japanese"]))
     if not hand_only:
         split = tr.split_corpus()
+        gold = [e.label for e in split.test]
+        probs = {}
         with progress_bars() as p:
-            for clf in (routed.english, routed.multilingual):
+            for clf in routed.english.members:
                 prog = progress_task(p, f"embedding held-out ({clf.encoder.name})", len(split.test))
                 x = tr.embed_cached(clf.encoder, [e.text for e in split.test], Path(cache_dir), prog)
-                preds = clf.head.probs(x).argmax(axis=1)
-                res = tr.metrics([e.label for e in split.test], [LABELS[i] for i in preds])
-                _print_metrics(f"held-out split ({len(split.test)} tweets), {clf.model_id}", res)
+                probs[clf.model_id] = clf.head.probs(x)
+        for model_id, pr in probs.items():
+            _print_metrics(f"held-out split ({len(split.test)} tweets), {model_id} alone",
+                           tr.metrics(gold, [LABELS[i] for i in pr.argmax(axis=1)]))
+        avg = sum(probs.values()) / len(probs)
+        _print_metrics(f"held-out split, default ({routed.english.model_id})",
+                       tr.metrics(gold, [LABELS[i] for i in avg.argmax(axis=1)]))
     for title, fn, examples in sets:
         _print_metrics(f"{title}, {len(examples)} posts", tr.evaluate(fn, examples))
 

@@ -69,3 +69,10 @@ def test_inbox_json_lines(project):
     r = taiwa("-c", "taiwa.toml", "inbox", "--json", cwd=project)
     rows = [json.loads(x) for x in r.stdout.splitlines()]
     assert [(x["id"], x["text"], x["post_text"]) for x in rows] == [(1, "Sorry!", "my mug is broken")]
+
+
+def test_model_eval_on_the_hand_labelled_set(tmp_path):
+    r = taiwa("model", "eval", "--hand-only", "--device", "cpu", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "hand-labelled English (routed), 54 posts: accuracy" in r.stdout
+    assert "hand-labelled Japanese (routed), 39 posts: accuracy" in r.stdout
