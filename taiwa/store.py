@@ -237,8 +237,23 @@ class Store:
 
     @contextmanager
     def atomic(self) -> Iterator[None]:
-        with self.db.atomic():
+        """A write transaction. The outermost one starts with BEGIN IMMEDIATE: it takes the write lock up front
+        (waiting up to the busy timeout), so a read-then-write can never fail on a lock upgrade under WAL.
+        Nested ones are savepoints."""
+        conn = self.db.conn
+        if conn.in_transaction:
+            with self.db.atomic():
+                yield
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
             yield
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        else:
+            conn.execute("COMMIT")
 
     def _rows(self, sql: str, params: Sequence | dict = ()) -> list[dict[str, Any]]:
         cur = self.db.execute(sql, params)
@@ -271,7 +286,7 @@ class Store:
                               p.conversation_id, p.in_reply_to_id, int(p.is_repost), int(p.can_reply),
                               int(p.likes), int(p.reposts), int(p.replies),
                               _to_json(p.hashtags), _to_json(p.mentions), listener, _to_json(p.raw), stamp))
-        with self.db.atomic():
+        with self.atomic():
             before = self._scalar("SELECT coalesce(max(id), 0) FROM posts")
             self.db.conn.executemany(
                 """INSERT INTO authors (id, platform, platform_id, handle, name, followers, verified,
@@ -356,7 +371,7 @@ class Store:
         stamp = now_iso(at)
         data = [(pid, s.label, s.scores["negative"], s.scores["neutral"], s.scores["positive"], s.model_id, stamp)
                 for pid, s in rows]
-        with self.db.atomic():
+        with self.atomic():
             self.db.conn.executemany(
                 """INSERT INTO sentiments (post_id, label, negative, neutral, positive, model_id, classified_at)
                    VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -369,7 +384,7 @@ class Store:
         """A person's label for a post; kept for retraining (`taiwa model train --corrections`)."""
         self.post(post_id)
         scores = {k: (1.0 if k == label else 0.0) for k in ("negative", "neutral", "positive")}
-        with self.db.atomic():
+        with self.atomic():
             before = self._scalar("SELECT label FROM sentiments WHERE post_id = ?", [post_id]) or ""
             self.db.execute(
                 """INSERT INTO sentiments (post_id, label, negative, neutral, positive, model_id, source,
@@ -388,7 +403,7 @@ class Store:
         stamp = now_iso(at)
         data = [(r["post_id"], r["score"], r["intent"], r["sentiment"], r["intent_c"], r["reach"], r["recency"],
                  r["campaign"], json.dumps(r["reasons"], ensure_ascii=False), stamp) for r in rows]
-        with self.db.atomic():
+        with self.atomic():
             self.db.conn.executemany(
                 """INSERT INTO priorities (post_id, score, intent, sentiment_c, intent_c, reach_c, recency_c,
                        campaign_c, reasons, computed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -417,7 +432,7 @@ class Store:
 
     # ---------------------------------------------------------------- campaigns
     def sync_campaigns(self, campaigns: Sequence[Any]) -> None:
-        with self.db.atomic():
+        with self.atomic():
             for c in campaigns:
                 self.db.execute(
                     """INSERT INTO campaigns (name, hashtags, start, "end", platforms, goals)
@@ -428,7 +443,7 @@ class Store:
                      json.dumps(c.platforms), json.dumps(c.goals)])
 
     def add_campaign_entries(self, rows: Iterable[tuple[str, int, str]]) -> None:
-        with self.db.atomic():
+        with self.atomic():
             self.db.conn.executemany(
                 "INSERT OR IGNORE INTO campaign_posts (campaign, post_id, hashtag) VALUES (?, ?, ?)", list(rows))
 
@@ -447,7 +462,7 @@ class Store:
         data = [(r["post_id"], r["kind"], r.get("intent", ""), r.get("text", ""), r.get("text", ""),
                  r.get("template", ""), json.dumps(r.get("memory", []), ensure_ascii=False), stamp, stamp)
                 for r in rows]
-        with self.db.atomic():
+        with self.atomic():
             before = self.db.conn.total_changes
             self.db.conn.executemany(
                 """INSERT OR IGNORE INTO actions (post_id, kind, intent, text, draft_text, template, memory,
@@ -509,7 +524,7 @@ class Store:
                           "platform_ref"}
         if set(fields) - allowed_fields:
             raise ValueError(f"unknown action fields {set(fields) - allowed_fields}")
-        with self.db.atomic():
+        with self.atomic():
             row = self._one("SELECT id, state, text FROM actions WHERE id = ?", [action_id])
             if row is None:
                 raise NotFound(f"no action with id {action_id}", "`taiwa inbox` lists the open actions")
@@ -532,7 +547,7 @@ class Store:
         return self.action(action_id)
 
     def edit_text(self, action_id: int, text: str, actor: str) -> None:
-        with self.db.atomic():
+        with self.atomic():
             row = self._one("SELECT state, text FROM actions WHERE id = ?", [action_id])
             if row is None:
                 raise NotFound(f"no action with id {action_id}", "`taiwa inbox` lists the open actions")

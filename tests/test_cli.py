@@ -36,12 +36,16 @@ def test_listen_a_file_reports_bad_lines_and_keeps_the_rest(project):
     assert "unreadable" in r.stdout and "2 posts" in r.stdout
 
 
-def test_unknown_ids_and_forbidden_transitions_exit_with_their_codes(project):
+def _one_draft(project, text):
     path = write_jsonl(project / "e.jsonl", [record(1, "my mug is broken")])
     taiwa("-c", "taiwa.toml", "listen", "--no-process", "--file", str(path), cwd=project)
     s = Store(project / "taiwa.db")
-    s.create_actions([{"post_id": 1, "kind": "reply", "text": "Sorry! DM us?"}])
+    s.create_actions([{"post_id": 1, "kind": "reply", "text": text}])
     s.close()
+
+
+def test_unknown_ids_and_forbidden_transitions_exit_with_their_codes(project):
+    _one_draft(project, "Sorry! DM us?")
     r = taiwa("-c", "taiwa.toml", "show", "999", cwd=project)
     assert r.returncode == 4 and "no action with id 999" in r.stderr
     r = taiwa("-c", "taiwa.toml", "approve", "1", "--text", "x" * 300, cwd=project)
@@ -61,11 +65,7 @@ def test_an_unreadable_replay_file_type_is_named(project):
 
 
 def test_inbox_json_lines(project):
-    path = write_jsonl(project / "e.jsonl", [record(1, "my mug is broken")])
-    taiwa("-c", "taiwa.toml", "listen", "--no-process", "--file", str(path), cwd=project)
-    s = Store(project / "taiwa.db")
-    s.create_actions([{"post_id": 1, "kind": "reply", "text": "Sorry!"}])
-    s.close()
+    _one_draft(project, "Sorry!")
     r = taiwa("-c", "taiwa.toml", "inbox", "--json", cwd=project)
     rows = [json.loads(x) for x in r.stdout.splitlines()]
     assert [(x["id"], x["text"], x["post_text"]) for x in rows] == [(1, "Sorry!", "my mug is broken")]

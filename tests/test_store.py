@@ -47,3 +47,34 @@ def test_posts_are_unique_on_platform_and_id(store):
     with pytest.raises(sqlite3.IntegrityError):
         store.db.execute("INSERT INTO posts (platform, platform_id, author_id, text, created_at, source, "
                          "ingested_at) VALUES ('x', '7', 'x:1', 't', 'now', 't', 'now')")
+
+
+def test_concurrent_writers_on_two_connections_lose_nothing(tmp_path):
+    """A listener and an inbox writing at once: read-then-write transactions must not fail on lock upgrades."""
+    import threading
+
+    from taiwa.listeners.base import Author, Post
+    from .conftest import T0
+
+    Store(tmp_path / "c.db").close()
+    errors, a = [], Author("1", "amy")
+
+    def writer(prefix: str) -> None:
+        s = Store(tmp_path / "c.db")
+        try:
+            for i in range(150):
+                s.ingest([Post("x", f"{prefix}{i}", a, "hi", T0)], listener=f"l{prefix}", cursor=str(i))
+        except Exception as e:  # noqa: BLE001 - the test reports whatever broke
+            errors.append(repr(e))
+        finally:
+            s.close()
+
+    threads = [threading.Thread(target=writer, args=(p,)) for p in "abc"]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    s = Store(tmp_path / "c.db")
+    assert errors == []
+    assert s.count("posts") == 450
+    assert {c["listener"]: c["position"] for c in s.cursors()} == {"la": "149", "lb": "149", "lc": "149"}
