@@ -78,6 +78,13 @@ SECTIONS: dict[str, dict[str, Setting]] = {
         "access_token_secret_env": Setting("str", "TAIWA_X_ACCESS_TOKEN_SECRET", "Env var, OAuth 1.0a token secret"),
         "monthly_read_budget": Setting("int", 10_000, "Posts read per month before listening stops"),
         "monthly_write_budget": Setting("int", 500, "Posts written per month before sending stops"),
+        "search": Setting("bool", True, "Recent search for brand keywords, handles and campaign hashtags"),
+        "mentions": Setting("bool", True, "Mentions timeline of each brand handle (users/:id/mentions)"),
+        "exclude_retweets": Setting("bool", True, "Add -is:retweet to the search query"),
+        "languages": Setting("list[str]", [], 'Only these languages, e.g. ["en", "ja"] (empty: all)'),
+        "query_max_length": Setting("int", 512, "The search query limit of your access level (512; Pro: 1024)"),
+        "max_pages_per_run": Setting("int", 5, "Pages (of up to page_size posts) per stream per run"),
+        "page_size": Setting("int", 100, "Posts per request, 10 to 100"),
     },
     "platforms.instagram": {
         "enabled": Setting("bool", False, "Listen on Instagram through instaloader"),
@@ -301,6 +308,9 @@ def parse(data: dict[str, Any], file: str = "<config>", base_dir: Path | None = 
     for key, w in sections["priority.weights"].items():
         if w < 0:
             raise ConfigError(file, f"priority.weights.{key}", "weights must be ≥ 0", "use 0 to ignore a component")
+    if not 10 <= sections["platforms.x"]["page_size"] <= 100:
+        raise ConfigError(file, "platforms.x.page_size", "must be between 10 and 100 (the API's limits)",
+                          "page_size = 100")
     if sections["model"]["batch_size"] < 1:
         raise ConfigError(file, "model.batch_size", "must be at least 1", "the default is 32")
     if sections["model"]["device"] not in ("auto", "cpu", "cuda", "mps"):

@@ -58,3 +58,25 @@ class SendError(TaiwaError):
     """The platform refused an approved action; the action is marked failed, never retried on its own."""
 
     exit_code = 8
+
+
+class ListenerPaused(TaiwaError):
+    """A source must not be asked again before `until` (rate limit, monthly budget). Not a failure: the run
+    stops cleanly, what was read so far is kept, and the next run honours the pause."""
+
+    exit_code = 0
+
+    def __init__(self, message: str, until, hint: str | None = None):
+        super().__init__(message, hint)
+        self.until = until
+
+
+class PlatformAuthError(TaiwaError):
+    """Credentials missing, invalid, or without the access level an endpoint needs."""
+
+    exit_code = 9
+
+
+class SendUncertain(SendError):
+    """The platform call may or may not have gone through (a 5xx or a dropped connection while posting).
+    The action goes to needs_check: a person looks before anything is sent again."""

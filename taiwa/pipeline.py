@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
 from .config import Config
+from .errors import ListenerPaused, TaiwaError
 from .listeners.base import Listener
 from .listeners.replay import ReplayListener
 from .models import intent as intents
@@ -27,23 +28,46 @@ class ListenReport:
     new: int = 0
     updated: int = 0
     problems: list[str] = field(default_factory=list)
+    paused: dict[str, str] = field(default_factory=dict)   # listener → why it waits, and until when
 
 
 def replay_listeners(config: Config) -> list[ReplayListener]:
     return [ReplayListener(config.resolve(p)) for p in config.platform("replay")["paths"]]
 
 
-def listen(store: Store, listeners: Iterable[Listener], progress: Progress | None = None) -> ListenReport:
-    """Read every listener from its stored cursor; each batch and its cursor are committed together."""
+def listen(store: Store, listeners: Iterable[Listener], progress: Progress | None = None,
+           now: dt.datetime | None = None) -> ListenReport:
+    """Read every listener from its stored cursor; each batch and its cursor are committed together.
+
+    A listener under a recorded pause (rate limit, budget) is skipped; one that pauses now keeps what it
+    read and records until when it must wait. Nothing sleeps."""
     report = ListenReport()
     for listener in listeners:
-        for batch in listener.read(store.cursor(listener.name)):
-            result = store.ingest(batch.posts, listener=listener.name, cursor=batch.cursor, problems=batch.problems)
-            report.new += result.new
-            report.updated += result.updated
-            report.problems += batch.problems
-            if progress:
-                progress(len(batch.posts))
+        paused = store.paused_until(listener.name, now)
+        if paused:
+            report.paused[listener.name] = f"{paused[1]} (until {paused[0]:%Y-%m-%d %H:%M} UTC)"
+            continue
+        got = 0
+        try:
+            for batch in listener.read(store.cursor(listener.name)):
+                result = store.ingest(batch.posts, listener=listener.name, cursor=batch.cursor,
+                                      problems=batch.problems,
+                                      reads=(batch.platform, batch.reads) if batch.reads else None)
+                report.new += result.new
+                report.updated += result.updated
+                report.problems += batch.problems
+                got += len(batch.posts)
+                if progress:
+                    progress(len(batch.posts))
+        except ListenerPaused as e:
+            store.pause_listener(listener.name, e.until, e.message)
+            store.record_run(listener.name, f"paused after {got} posts: {e.message}", at=now)
+            report.paused[listener.name] = f"{e.message} (until {e.until:%Y-%m-%d %H:%M} UTC)"
+            continue
+        except TaiwaError as e:
+            store.record_run(listener.name, "error", error=e.message, at=now)
+            raise
+        store.record_run(listener.name, f"ok, {got} posts", at=now)
     return report
 
 

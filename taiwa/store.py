@@ -193,6 +193,30 @@ def m001_initial(db: Database) -> None:
     )
 
 
+@migrations()
+def m002_listener_state_and_usage(db: Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE listener_state (
+            listener TEXT PRIMARY KEY,
+            paused_until TEXT,                     -- do not ask this source again before this time (UTC)
+            pause_reason TEXT NOT NULL DEFAULT '',
+            last_run_at TEXT,
+            last_result TEXT NOT NULL DEFAULT '',
+            errors INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT NOT NULL DEFAULT ''
+        );
+        CREATE TABLE platform_usage (              -- what each platform billed us for, per calendar month (UTC)
+            platform TEXT NOT NULL,
+            month TEXT NOT NULL,                   -- "2026-11"
+            reads INTEGER NOT NULL DEFAULT 0,      -- posts read
+            writes INTEGER NOT NULL DEFAULT 0,     -- posts written (replies, likes)
+            PRIMARY KEY (platform, month)
+        );
+        """
+    )
+
+
 @dataclass
 class IngestResult:
     new: int
@@ -270,7 +294,8 @@ class Store:
 
     # ---------------------------------------------------------------- ingest
     def ingest(self, posts: Sequence[Post], *, listener: str, cursor: str | None,
-               problems: Iterable[str] = (), at: dt.datetime | None = None) -> IngestResult:
+               problems: Iterable[str] = (), at: dt.datetime | None = None,
+               reads: tuple[str, int] | None = None) -> IngestResult:
         """Upsert a batch of posts and their authors, move the listener's cursor, record problems: one transaction.
 
         Re-reading a post updates its counters (likes, reposts, replies) and never duplicates it."""
@@ -315,7 +340,48 @@ class Store:
                 self.db.conn.executemany(
                     "INSERT INTO ingest_problems (listener, at, location, reason) VALUES (?, ?, ?, ?)",
                     [(listener, stamp, *_split_problem(p)) for p in problems])
+            if reads and reads[1]:
+                self.add_usage(reads[0], reads=reads[1], at=at)
         return IngestResult(new=new, updated=len(post_rows) - new, problems=len(problems))
+
+    # ---------------------------------------------------------------- listener state and platform usage
+    def pause_listener(self, listener: str, until: dt.datetime, reason: str) -> None:
+        self.db.execute(
+            """INSERT INTO listener_state (listener, paused_until, pause_reason) VALUES (?, ?, ?)
+               ON CONFLICT (listener) DO UPDATE SET paused_until = excluded.paused_until,
+                   pause_reason = excluded.pause_reason""", [listener, now_iso(until), reason])
+
+    def paused_until(self, listener: str, now: dt.datetime | None = None) -> tuple[dt.datetime, str] | None:
+        """(until, reason) if the listener must wait, else None."""
+        row = self._one("SELECT paused_until, pause_reason FROM listener_state WHERE listener = ?", [listener])
+        if not row or not row["paused_until"]:
+            return None
+        until = parse_iso(row["paused_until"])
+        return (until, row["pause_reason"]) if until > (now or dt.datetime.now(dt.timezone.utc)) else None
+
+    def record_run(self, listener: str, result: str, error: str = "", at: dt.datetime | None = None) -> None:
+        self.db.execute(
+            """INSERT INTO listener_state (listener, last_run_at, last_result, errors, last_error)
+               VALUES (?, ?, ?, ?, ?)
+               ON CONFLICT (listener) DO UPDATE SET last_run_at = excluded.last_run_at,
+                   last_result = excluded.last_result, errors = errors + excluded.errors,
+                   last_error = CASE WHEN excluded.last_error != '' THEN excluded.last_error ELSE last_error END""",
+            [listener, now_iso(at), result, 1 if error else 0, error])
+
+    def listener_states(self) -> list[dict[str, Any]]:
+        return self._rows("SELECT * FROM listener_state ORDER BY listener")
+
+    def add_usage(self, platform: str, *, reads: int = 0, writes: int = 0, at: dt.datetime | None = None) -> None:
+        month = (at or dt.datetime.now(dt.timezone.utc)).strftime("%Y-%m")
+        self.db.execute(
+            """INSERT INTO platform_usage (platform, month, reads, writes) VALUES (?, ?, ?, ?)
+               ON CONFLICT (platform, month) DO UPDATE SET reads = reads + excluded.reads,
+                   writes = writes + excluded.writes""", [platform, month, reads, writes])
+
+    def usage(self, platform: str, at: dt.datetime | None = None) -> dict[str, int]:
+        month = (at or dt.datetime.now(dt.timezone.utc)).strftime("%Y-%m")
+        row = self._one("SELECT reads, writes FROM platform_usage WHERE platform = ? AND month = ?", [platform, month])
+        return row or {"reads": 0, "writes": 0}
 
     def cursor(self, listener: str) -> str | None:
         return self._scalar("SELECT position FROM cursors WHERE listener = ?", [listener])

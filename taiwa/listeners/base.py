@@ -65,6 +65,8 @@ class Batch:
     posts: list[Post]
     cursor: str
     problems: list[str] = field(default_factory=list)
+    reads: int = 0            # posts the platform bills for this batch (0 for files)
+    platform: str = ""
 
 
 class Listener(Protocol):

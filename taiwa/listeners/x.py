@@ -1,14 +1,36 @@
-"""X (Twitter) API v2 shapes → normalized Post.
+"""X (Twitter) through tweepy's v2 Client: recent search and brand mentions, and the v2 → Post mapping.
 
-The replay listener uses `page_to_posts` for exported API pages (`data` + `includes.users`); the live
-listener on tweepy's Client will use the same mapping.
+Platform JSON stays in this module. The replay listener uses `page_to_posts` for exported API pages
+(`data` + `includes.users`); the live listeners below use the same mapping on what tweepy returns.
+
+Each stream (the search query; each brand account's mentions) is its own listener with its own cursor:
+    {"since_id": S}                                   caught up: next run asks only for posts newer than S
+    {"since_id": S, "newest": N, "next_token": T}     mid-way down the pages of a run (crash or page cap):
+                                                      the next run continues paging from T, then moves to N
+Each page is committed with the cursor that follows it, so a crash neither loses nor duplicates posts.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import datetime as dt
+import json
+import logging
+import os
+import time
+from typing import Any, Callable, Iterator
 
-from .base import Author, Post, parse_time
+from ..errors import ConfigError, ListenerPaused, PlatformAuthError, TaiwaError
+from .base import Author, Batch, Post, parse_time
+
+log = logging.getLogger(__name__)
+# tweepy logs request headers (the bearer token) at DEBUG: keep its logger above that whatever the app sets.
+logging.getLogger("tweepy").setLevel(logging.INFO)
+
+TWEET_FIELDS = ["created_at", "author_id", "conversation_id", "in_reply_to_user_id", "referenced_tweets", "lang",
+                "public_metrics", "entities", "reply_settings", "withheld"]
+USER_FIELDS = ["username", "name", "public_metrics", "verified"]
+READ_LEVEL = ("reading needs an app bearer token (Basic access or above for recent search and mentions): "
+              "export {env}=... from your app's Keys and tokens page")
 
 # reply_settings values under which a brand account that was not mentioned may not reply.
 RESTRICTED_REPLY_SETTINGS = {"mentionedUsers", "following", "subscribers", "verified"}
@@ -67,3 +89,230 @@ def page_to_posts(page: dict[str, Any]) -> tuple[list[Post], list[str]]:
         except (KeyError, ValueError, TypeError) as e:
             problems.append(f"tweet #{i} (id {tweet.get('id', '?') if isinstance(tweet, dict) else '?'}): {e}")
     return posts, problems
+
+
+# --------------------------------------------------------------------------- query
+def build_query(config) -> str:
+    """The recent-search query from taiwa.toml: keywords, @handles, #hashtags; own posts and retweets out.
+
+    ConfigError when it is longer than the access level allows (512 characters; 1024 on Pro)."""
+    x = config.platform("x")
+    terms: list[str] = []
+    for b in config.brands:
+        terms += [f'"{k}"' if " " in k else k for k in b.keywords]
+        terms += [f"@{h.lstrip('@')}" for h in b.handles]
+    for c in config.campaigns:
+        if not c.platforms or "x" in c.platforms:
+            terms += [f"#{h}" for h in c.hashtags]
+    terms = list(dict.fromkeys(terms))
+    if not terms:
+        raise ConfigError(str(config.path or "taiwa.toml"), "brands", "nothing to search for on X",
+                          "add keywords or handles to [[brands]], or hashtags to [[campaigns]]")
+    query = "(" + " OR ".join(terms) + ")" if len(terms) > 1 else terms[0]
+    query += "".join(f" -from:{h.lstrip('@')}" for b in config.brands for h in b.handles)
+    if x["exclude_retweets"]:
+        query += " -is:retweet"
+    if x["languages"]:
+        langs = [f"lang:{lang}" for lang in x["languages"]]
+        query += " " + ("(" + " OR ".join(langs) + ")" if len(langs) > 1 else langs[0])
+    limit = x["query_max_length"]
+    if len(query) > limit:
+        raise ConfigError(str(config.path or "taiwa.toml"), "platforms.x",
+                          f"the search query is {len(query)} characters; your access level allows {limit}",
+                          "drop keywords or hashtags, or set platforms.x.query_max_length = 1024 on Pro access")
+    return query
+
+
+# --------------------------------------------------------------------------- budget and errors
+class Budget:
+    """The month's read/write allowance for X (it bills per post read and per post written)."""
+
+    def __init__(self, store, *, reads: int, writes: int, now: Callable[[], dt.datetime] | None = None):
+        self.store, self.max_reads, self.max_writes = store, reads, writes
+        self.now = now or (lambda: dt.datetime.now(dt.timezone.utc))
+
+    def _next_month(self) -> dt.datetime:
+        n = self.now()
+        return dt.datetime(n.year + (n.month == 12), n.month % 12 + 1, 1, tzinfo=dt.timezone.utc)
+
+    def check_read(self, want: int) -> None:
+        used = self.store.usage("x", self.now())["reads"]
+        if used + want > self.max_reads:
+            raise ListenerPaused(f"X read budget: {used} of {self.max_reads} posts read this month",
+                                 self._next_month(), "raise platforms.x.monthly_read_budget to read more")
+
+    def check_write(self) -> None:
+        used = self.store.usage("x", self.now())["writes"]
+        if used + 1 > self.max_writes:
+            raise TaiwaError(f"X write budget: {used} of {self.max_writes} posts written this month",
+                             "raise platforms.x.monthly_write_budget, or wait for next month")
+
+
+def _reset_from(headers: Any, fallback: dt.datetime) -> dt.datetime:
+    """When a 429 lifts: the endpoint window, or the 24-hour user/app window when that one is spent."""
+    resets = []
+    for key in ("x-rate-limit-reset",):
+        if headers.get(key):
+            resets.append(int(headers[key]))
+    for scope in ("user", "app"):
+        if headers.get(f"x-{scope}-limit-24hour-remaining") == "0" and headers.get(f"x-{scope}-limit-24hour-reset"):
+            resets.append(int(headers[f"x-{scope}-limit-24hour-reset"]))
+    return dt.datetime.fromtimestamp(max(resets), dt.timezone.utc) if resets else fallback
+
+
+def call_x(fn: Callable[..., Any], *, what: str, env: str, sleep: Callable[[float], None] = time.sleep,
+           now: Callable[[], dt.datetime] | None = None, retries: int = 3, **params) -> dict:
+    """One X API call through tweepy, with its errors made human. 5xx: bounded retries with backoff (seconds,
+    never minutes); 429 → ListenerPaused with the reset time; 401/403 → PlatformAuthError naming `env`."""
+    import tweepy
+
+    now = now or (lambda: dt.datetime.now(dt.timezone.utc))
+    for attempt in range(retries + 1):
+        try:
+            return fn(**params)
+        except tweepy.TooManyRequests as e:
+            until = _reset_from(e.response.headers, now() + dt.timedelta(minutes=15))
+            raise ListenerPaused(f"X rate limit reached on {what}", until,
+                                 "taiwa asks again after the reset time; nothing was lost") from None
+        except tweepy.Unauthorized:
+            raise PlatformAuthError(f"X refused the credentials for {what} (401 Unauthorized)",
+                                    f"check {env}: " + READ_LEVEL.format(env=env)) from None
+        except tweepy.Forbidden as e:
+            detail = "; ".join(e.api_messages) or "403 Forbidden"
+            raise PlatformAuthError(f"X does not allow {what} with these credentials: {detail}",
+                                    f"{env} needs an access level that includes this endpoint "
+                                    "(recent search and mentions: Basic or above)") from None
+        except tweepy.TwitterServerError as e:
+            if attempt == retries:
+                raise TaiwaError(f"X kept failing on {what} ({e.response.status_code} after {retries + 1} tries)",
+                                 "X is having trouble; the next run tries again from the same cursor") from None
+            sleep(2 ** attempt)
+    raise AssertionError("unreachable")
+
+
+# --------------------------------------------------------------------------- listeners
+class XListener:
+    """One X stream: `kind` "search" (recent search for a query) or "mentions" (of one account id)."""
+
+    def __init__(self, client, *, kind: str, budget: Budget, query: str = "", user_id: str = "",
+                 handle: str = "", page_size: int = 100, max_pages: int = 5, env: str = "TAIWA_X_BEARER_TOKEN",
+                 sleep: Callable[[float], None] = time.sleep, now: Callable[[], dt.datetime] | None = None):
+        if kind not in ("search", "mentions"):
+            raise ValueError(kind)
+        self.client, self.kind, self.budget = client, kind, budget
+        self.query, self.user_id, self.handle = query, user_id, handle
+        self.page_size, self.max_pages, self.env, self.sleep = page_size, max_pages, env, sleep
+        self.now = now or (lambda: dt.datetime.now(dt.timezone.utc))
+        self.name = "x:search" if kind == "search" else f"x:mentions:{handle or user_id}"
+
+    def _request(self, since_id: str | None, token: str | None) -> dict:
+        params: dict[str, Any] = {"max_results": self.page_size, "expansions": ["author_id"],
+                                  "tweet_fields": TWEET_FIELDS, "user_fields": USER_FIELDS}
+        if since_id:
+            params["since_id"] = since_id
+        if self.kind == "search":
+            # sort_order=relevancy would return no next_token: taiwa always pages by recency (the default).
+            if token:
+                params["next_token"] = token
+            return call_x(self.client.search_recent_tweets, what="recent search", env=self.env, sleep=self.sleep,
+                          now=self.now, query=self.query, **params)
+        if token:
+            params["pagination_token"] = token
+        return call_x(self.client.get_users_mentions, what=f"mentions of @{self.handle}", env=self.env,
+                      sleep=self.sleep, now=self.now, id=self.user_id, **params)
+
+    def read(self, cursor: str | None) -> Iterator[Batch]:
+        import tweepy
+
+        state = json.loads(cursor) if cursor else {}
+        since_id, newest, token = state.get("since_id"), state.get("newest"), state.get("next_token")
+        for _ in range(self.max_pages):
+            self.budget.check_read(self.page_size)
+            problems: list[str] = []
+            try:
+                page = self._request(since_id, token)
+            except tweepy.BadRequest as e:
+                if since_id and any("since_id" in m for m in e.api_messages):
+                    # Recent search and mentions only reach back so far; an old since_id is refused outright.
+                    problems.append(f"{self.name}: since_id {since_id} is older than the API's window "
+                                    "(recent search covers 7 days); starting again from the newest posts")
+                    since_id, newest, token = None, None, None
+                    page = self._request(None, None)
+                else:
+                    raise TaiwaError(f"X rejected the {self.kind} request: {'; '.join(e.api_messages)}",
+                                     "check platforms.x settings (query, languages)") from None
+            posts, bad = page_to_posts(page) if isinstance(page.get("data"), list) else ([], [])
+            problems += [f"{self.name}: {b}" for b in bad]
+            problems += [f"{self.name}: {err.get('title', 'error')}: {err.get('detail', '')}"
+                         for err in page.get("errors", []) if isinstance(err, dict)]
+            problems += [f"{self.name}: tweet {p.platform_id} is withheld in "
+                         f"{','.join(p.raw['withheld'].get('country_codes', [])) or 'some countries'}"
+                         for p in posts if isinstance(p.raw.get("withheld"), dict)]
+            meta = page.get("meta", {})
+            if newest is None and meta.get("newest_id"):
+                newest = meta["newest_id"]   # the first page of a run holds the newest posts
+            token = meta.get("next_token")
+            if token:
+                next_cursor = {"since_id": since_id, "newest": newest, "next_token": token}
+            else:
+                next_cursor = {"since_id": newest or since_id}
+            yield Batch(posts, json.dumps(next_cursor), problems, reads=len(page.get("data") or []),
+                        platform="x")
+            if not token:
+                return
+
+
+def make_client(env: dict | None = None, *, bearer_env: str = "TAIWA_X_BEARER_TOKEN", consumer_key_env: str = "",
+                consumer_secret_env: str = "", access_token_env: str = "", access_token_secret_env: str = ""):
+    """A tweepy Client from environment variables (never from files). wait_on_rate_limit is off: a 429 must
+    end the run, not sleep a worker for 15 minutes."""
+    import tweepy
+
+    env = os.environ if env is None else env
+    return tweepy.Client(bearer_token=env.get(bearer_env) or None,
+                         consumer_key=env.get(consumer_key_env) or None,
+                         consumer_secret=env.get(consumer_secret_env) or None,
+                         access_token=env.get(access_token_env) or None,
+                         access_token_secret=env.get(access_token_secret_env) or None,
+                         return_type=dict, wait_on_rate_limit=False)
+
+
+def listeners_from_config(config, store, client=None, *, env: dict | None = None,
+                          sleep: Callable[[float], None] = time.sleep,
+                          now: Callable[[], dt.datetime] | None = None) -> list[XListener]:
+    """The search listener and one mentions listener per brand handle, as taiwa.toml asks."""
+    x = config.platform("x")
+    env = os.environ if env is None else env
+    bearer_env = x["bearer_token_env"]
+    if client is None:
+        if not env.get(bearer_env):
+            raise PlatformAuthError(f"no X bearer token: the environment variable {bearer_env} is not set",
+                                    READ_LEVEL.format(env=bearer_env))
+        client = make_client(env, bearer_env=bearer_env)
+    budget = Budget(store, reads=x["monthly_read_budget"], writes=x["monthly_write_budget"], now=now)
+    common = dict(budget=budget, page_size=x["page_size"], max_pages=x["max_pages_per_run"], env=bearer_env,
+                  sleep=sleep, now=now)
+    out: list[XListener] = []
+    if x["search"]:
+        out.append(XListener(client, kind="search", query=build_query(config), **common))
+    if x["mentions"]:
+        handles = [h.lstrip("@") for b in config.brands for h in b.handles]
+        for handle, user_id in resolve_user_ids(client, store, handles, env=bearer_env).items():
+            out.append(XListener(client, kind="mentions", user_id=user_id, handle=handle, **common))
+    return out
+
+
+def resolve_user_ids(client, store, handles: list[str], *, env: str) -> dict[str, str]:
+    """Brand handles → X user ids, looked up once and kept in the store (cursor 'x:user-ids')."""
+    known = json.loads(store.cursor("x:user-ids") or "{}")
+    missing = [h for h in handles if h.lower() not in known]
+    if missing:
+        resp = call_x(client.get_users, what="user lookup", env=env, usernames=missing)
+        for u in resp.get("data", []):
+            known[u["username"].lower()] = u["id"]
+        store.ingest([], listener="x:user-ids", cursor=json.dumps(known))
+    unknown = [h for h in handles if h.lower() not in known]
+    if unknown:
+        raise ConfigError("taiwa.toml", "brands.handles", f"X has no account named {', '.join(unknown)}",
+                          "check the spelling of the handles in [[brands]]")
+    return {h: known[h.lower()] for h in handles}

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
-from ..errors import SendError, TaiwaError
+from ..errors import SendError, SendUncertain, TaiwaError
 from ..store import Store, now_iso
 
 SENDING_LEASE = dt.timedelta(minutes=10)
@@ -51,6 +51,7 @@ class SendReport:
     failed: int = 0
     recovered: int = 0
     skipped: int = 0
+    uncertain: int = 0
 
 
 def recover(store: Store, *, now: dt.datetime | None = None, lease: dt.timedelta = SENDING_LEASE,
@@ -78,6 +79,11 @@ def send_approved(store: Store, sender_for: Callable[[dict[str, Any]], Sender | 
                                    sending_since=now_iso(now))
         try:
             ref = sender.send(claimed)
+        except SendUncertain as e:
+            store.transition(action["id"], "needs_check", actor=actor, expect=("sending",), reason=str(e),
+                             detail="the platform did not answer clearly; a person must look before any resend")
+            report.uncertain += 1
+            continue
         except (SendError, TaiwaError, OSError) as e:
             store.transition(action["id"], "failed", actor=actor, expect=("sending",), reason=str(e))
             report.failed += 1
