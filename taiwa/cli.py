@@ -119,7 +119,7 @@ def demo(ctx: Ctx, keep: bool, limit: int) -> None:
         cfg.outbox.unlink(missing_ok=True)
     started = dt.datetime.now()
     store = ctx.store()
-    listen_report, n_classified, triage_report = _process(ctx, store, listen=True)
+    listen_report, n_classified, triage_report = _process(ctx, store, listeners=_listeners(ctx, store, "replay"))
     console.print()
     console.print(Panel.fit(
         f"[bold]{listen_report.new}[/] new posts read ({len(listen_report.problems)} unreadable lines), "
@@ -140,15 +140,31 @@ def demo(ctx: Ctx, keep: bool, limit: int) -> None:
     store.close()
 
 
-def _process(ctx: Ctx, store: Store, *, listen: bool, files: tuple[str, ...] = ()):
+def _listeners(ctx: Ctx, store: Store, platform: str = "all", files: tuple[str, ...] = ()) -> list:
+    """The listeners a run reads: the given files, or each enabled platform (or the one asked for)."""
+    cfg = ctx.config
+    if files:
+        return [pipeline.ReplayListener(f) for f in files]
+    if platform != "all" and not cfg.platform(platform)["enabled"]:
+        raise TaiwaError(f"platforms.{platform}.enabled is false in {cfg.path or 'the configuration'}",
+                         f"set enabled = true under [platforms.{platform}]")
+    out: list = []
+    if platform in ("all", "replay") and cfg.platform("replay")["enabled"]:
+        out += pipeline.replay_listeners(cfg)
+    if platform in ("all", "x") and cfg.platform("x")["enabled"]:
+        from .listeners.x import listeners_from_config
+
+        out += listeners_from_config(cfg, store)
+    return out
+
+
+def _process(ctx: Ctx, store: Store, *, listeners: list | None):
     from .models.sentiment import load_model
 
     cfg = ctx.config
     listen_report = pipeline.ListenReport()
     with progress_bars() as p:
-        if listen:
-            listeners = [pipeline.ReplayListener(f) for f in files] if files else (
-                pipeline.replay_listeners(cfg) if cfg.platform("replay")["enabled"] else [])
+        if listeners is not None:
             reading = p.add_task("reading posts", total=None)
             listen_report = pipeline.listen(store, listeners, lambda n: p.advance(reading, n))
             p.update(reading, total=p.tasks[reading].completed)
@@ -168,34 +184,39 @@ def _process(ctx: Ctx, store: Store, *, listen: bool, files: tuple[str, ...] = (
             now = latest + dt.timedelta(minutes=30) if latest else None
         triage_report = pipeline.triage(store, cfg, now=now,
                                         progress=progress_task(p, "ranking and drafting", pending))
-    for problem in listen_report.problems[:10]:
-        err_console.print(f"[yellow]skipped[/] {problem}")
-    if len(listen_report.problems) > 10:
-        err_console.print(f"[yellow]… and {len(listen_report.problems) - 10} more (taiwa status lists them)[/]")
+    _print_listen_problems(listen_report)
     return listen_report, n_classified, triage_report
+
+
+def _print_listen_problems(report: pipeline.ListenReport, limit: int = 10) -> None:
+    for problem in report.problems[:limit]:
+        err_console.print(f"[yellow]skipped[/] {problem}")
+    if len(report.problems) > limit:
+        err_console.print(f"[yellow]… and {len(report.problems) - limit} more (taiwa status lists them)[/]")
+    for name, why in report.paused.items():
+        err_console.print(f"[cyan]paused[/] {name}: {why}")
 
 
 # ------------------------------------------------------------------------------------------------ listening
 @cli.command()
-@click.option("--platform", type=click.Choice(["replay"]), default="replay", show_default=True,
-              help="Which source to read")
+@click.option("--platform", type=click.Choice(["all", "replay", "x"]), default="all", show_default=True,
+              help="Which source to read (all: every enabled platform)")
 @click.option("--file", "files", multiple=True, type=click.Path(exists=True, dir_okay=False),
-              help="Replay this file instead of the configured paths (repeatable)")
+              help="Replay this file instead of the configured sources (repeatable)")
 @click.option("--no-process", is_flag=True, help="Only store the posts; do not classify or draft")
 @pass_ctx
 def listen(ctx: Ctx, platform: str, files: tuple[str, ...], no_process: bool) -> None:
     """Read new posts from where the last run stopped, then classify, rank and draft.
 
-    Example: taiwa listen --file export.jsonl"""
+    Example: taiwa listen --platform x"""
     store = ctx.store()
+    listeners = _listeners(ctx, store, platform, files)
     if no_process:
-        listeners = [pipeline.ReplayListener(f) for f in files] or pipeline.replay_listeners(ctx.config)
         report = pipeline.listen(store, listeners)
         console.print(f"{report.new} new posts, {report.updated} seen before, {len(report.problems)} lines skipped")
-        for problem in report.problems[:20]:
-            err_console.print(f"[yellow]skipped[/] {problem}")
+        _print_listen_problems(report, limit=20)
         return
-    lr, n, tr = _process(ctx, store, listen=True, files=files)
+    lr, n, tr = _process(ctx, store, listeners=listeners)
     console.print(f"{lr.new} new posts ({lr.updated} seen before, {len(lr.problems)} lines skipped), {n} classified, "
                   f"{tr.drafts} reply drafts and {tr.likes} likes queued")
 
@@ -367,10 +388,29 @@ def send(ctx: Ctx, actor: str) -> None:
     Example: taiwa send"""
     store = ctx.store()
     outbox = senders.OutboxSender(ctx.config.outbox)
-    report = senders.send_approved(store, lambda a: outbox if a["source"].startswith("replay") else None,
-                                   actor=actor)
-    console.print(f"sent {report.sent}, failed {report.failed}, waiting for a live sender {report.skipped}, "
-                  f"moved to needs_check {report.recovered}" + (f" → {ctx.config.outbox}" if report.sent else ""))
+    live: dict[str, Any] = {}
+    problems: dict[str, str] = {}
+
+    def sender_for(action: dict[str, Any]):
+        if action["source"].startswith("replay"):
+            return outbox
+        if action["platform"] == "x":
+            if "x" not in live and "x" not in problems:
+                try:
+                    from .responders.x_sender import sender_from_config
+
+                    live["x"] = sender_from_config(ctx.config, store)
+                except TaiwaError as e:
+                    problems["x"] = str(e)
+            return live.get("x")
+        return None
+
+    report = senders.send_approved(store, sender_for, actor=actor)
+    console.print(f"sent {report.sent}, failed {report.failed}, uncertain (needs_check) {report.uncertain}, "
+                  f"waiting for a sender {report.skipped}, moved to needs_check {report.recovered}"
+                  + (f" → {ctx.config.outbox}" if report.sent else ""))
+    for platform, why in problems.items():
+        err_console.print(f"[yellow]{platform}: not sent[/] — {why}")
 
 
 @cli.command()
@@ -429,6 +469,15 @@ def status(ctx: Ctx) -> None:
     problems = store.ingest_problems(limit=10)
     for p in problems:
         console.print(f"[yellow]unreadable[/] {p['location']}: {p['reason']}")
+    for st in store.listener_states():
+        paused = store.paused_until(st["listener"])
+        console.print(f"listener {st['listener']}: last run {st['last_run_at'] or 'never'} ({st['last_result']})"
+                      + (f", {st['errors']} errors, last: {st['last_error']}" if st["errors"] else "")
+                      + (f", [cyan]paused until {paused[0]:%Y-%m-%d %H:%M} UTC: {paused[1]}[/]" if paused else ""))
+    if ctx.config.platform("x")["enabled"] or store.usage("x")["reads"]:
+        u, x = store.usage("x"), ctx.config.platform("x")
+        console.print(f"X this month: {u['reads']} of {x['monthly_read_budget']} posts read, "
+                      f"{u['writes']} of {x['monthly_write_budget']} written")
     rt = store.response_times()
     if rt:
         hours = [(dt.datetime.fromisoformat(r["first_sent"]) - dt.datetime.fromisoformat(r["created_at"]))
@@ -436,6 +485,70 @@ def status(ctx: Ctx) -> None:
         console.print(f"time to first response: median {_percentile(hours, 0.5):.1f}h, "
                       f"p90 {_percentile(hours, 0.9):.1f}h over {len(hours)} replies")
     _print_campaigns(store)
+
+
+@cli.command()
+@pass_ctx
+def doctor(ctx: Ctx) -> None:
+    """Which credentials are present (never their values) and whether the platforms accept them.
+
+    Example: taiwa doctor"""
+    cfg, ok = ctx.config, True
+    console.print(f"configuration {cfg.path or 'demo'}: valid; database {cfg.database}")
+    x = cfg.platform("x")
+    names = {k: x[k] for k in ("bearer_token_env", "consumer_key_env", "consumer_secret_env", "access_token_env",
+                               "access_token_secret_env")}
+    present = {k: bool(os.environ.get(v)) for k, v in names.items()}
+    console.print(f"X ({'enabled' if x['enabled'] else 'disabled'}): " + ", ".join(
+        f"{v} {'set' if present[k] else '[red]not set[/]'}" for k, v in names.items()))
+    if present["bearer_token_env"]:
+        from .listeners.x import call_x, make_client
+
+        client = make_client(bearer_env=names["bearer_token_env"])
+        handles = [h.lstrip("@") for b in cfg.brands for h in b.handles][:1] or ["x"]
+        try:
+            call_x(client.get_users, what="user lookup", env=names["bearer_token_env"], retries=1,
+                   usernames=handles)
+            console.print("  reading: [green]the bearer token works[/]")
+        except TaiwaError as e:
+            ok = False
+            console.print(f"  reading: [red]{e.message}[/]\n  → {e.hint}")
+    elif x["enabled"]:
+        ok = False
+    if all(present[k] for k in names if k != "bearer_token_env"):
+        from .listeners.x import call_x, make_client
+
+        client = make_client(bearer_env=names["bearer_token_env"], consumer_key_env=names["consumer_key_env"],
+                             consumer_secret_env=names["consumer_secret_env"],
+                             access_token_env=names["access_token_env"],
+                             access_token_secret_env=names["access_token_secret_env"])
+        try:
+            me = call_x(client.get_me, what="the posting account", env=names["access_token_env"], retries=1,
+                        user_auth=True)
+            console.print(f"  posting: [green]as @{me['data']['username']}[/]")
+        except TaiwaError as e:
+            ok = False
+            console.print(f"  posting: [red]{e.message}[/]\n  → {e.hint}")
+    elif x["enabled"]:
+        console.print("  posting: approved X replies wait until the four user-context variables are set")
+    ig = cfg.platform("instagram")
+    if ig["enabled"]:
+        sf = cfg.resolve(ig["session_file"]) if ig["session_file"] else None
+        good = bool(sf and sf.exists())
+        ok &= good
+        console.print(f"Instagram: session file {sf or '(none)'} {'found' if good else '[red]missing[/]'}")
+    try:
+        from .models.sentiment import HEADS_DIR, Head
+
+        for name in ("minilm", "e5"):
+            Head.load(HEADS_DIR / f"{name}.safetensors")
+        console.print("sentiment model: [green]heads present[/] (offline default)" if cfg.get("model", "name") ==
+                      "default" else f"sentiment model: {cfg.get('model', 'name')}")
+    except TaiwaError as e:
+        ok = False
+        console.print(f"sentiment model: [red]{e.message}[/]")
+    if not ok:
+        raise TaiwaError("some enabled sources cannot be used yet", "fix the lines marked above")
 
 
 # ------------------------------------------------------------------------------------------------ the model

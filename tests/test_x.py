@@ -248,3 +248,42 @@ def test_posting_without_user_context_keys_names_them(xcfg, store):
     with pytest.raises(Exception) as e:
         sender_from_config(xcfg, store, env={"TAIWA_X_BEARER_TOKEN": TOKEN})
     assert "TAIWA_X_CONSUMER_KEY" in str(e.value) and "Read and Write" in e.value.hint
+
+
+def _project(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from taiwa.cli import cli
+
+    CliRunner().invoke(cli, ["init", str(tmp_path / "taiwa.toml")])
+    toml = (tmp_path / "taiwa.toml").read_text(encoding="utf-8")
+    toml = toml.replace("[platforms.x]\nenabled = false", "[platforms.x]\nenabled = true\nmentions = false")
+    (tmp_path / "taiwa.toml").write_text(toml, encoding="utf-8")
+    for k, v in ENV.items():
+        monkeypatch.setenv(k, v)
+    return CliRunner(), cli, ["-c", str(tmp_path / "taiwa.toml")]
+
+
+def test_cli_listen_platform_x_and_status_show_usage(tmp_path, monkeypatch, rsps):
+    runner, cli, c = _project(tmp_path, monkeypatch)
+    rsps.get(SEARCH, json=fx("search_page1"))
+    rsps.get(SEARCH, json=fx("search_page2"))
+    r = runner.invoke(cli, [*c, "listen", "--platform", "x", "--no-process"], catch_exceptions=False)
+    assert r.exit_code == 0 and "3 new posts" in r.output
+    r = runner.invoke(cli, [*c, "status"], catch_exceptions=False)
+    assert "X this month: 3 of 10000 posts read, 0 of 500 written" in r.output
+    assert "listener x:search" in r.output and "ok, 3 posts" in r.output
+
+
+def test_doctor_says_which_credentials_work_without_printing_them(tmp_path, monkeypatch, rsps):
+    runner, cli, c = _project(tmp_path, monkeypatch)
+    rsps.get(USERS, json=fx("users_lookup"))
+    rsps.get(f"{API}/users/me", json={"data": {"id": "100", "name": "Kettlebird Coffee", "username": "kettlebird"}})
+    r = runner.invoke(cli, [*c, "doctor"], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    assert "TAIWA_X_BEARER_TOKEN set" in r.output and "the bearer token works" in r.output
+    assert "posting: as @kettlebird" in r.output and TOKEN not in r.output
+    monkeypatch.delenv("TAIWA_X_ACCESS_TOKEN")
+    rsps.replace(responses.GET, USERS, json=fx("unauthorized"), status=401)
+    r = runner.invoke(cli, [*c, "doctor"])
+    assert r.exit_code != 0 and "TAIWA_X_ACCESS_TOKEN not set" in r.output and "401" in r.output
