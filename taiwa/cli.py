@@ -478,6 +478,20 @@ def status(ctx: Ctx) -> None:
         u, x = store.usage("x"), ctx.config.platform("x")
         console.print(f"X this month: {u['reads']} of {x['monthly_read_budget']} posts read, "
                       f"{u['writes']} of {x['monthly_write_budget']} written")
+    q = store.queue_sizes()
+    console.print("queues: " + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in q.items()))
+    holder = store.lock_holder()
+    console.print(f"daemon: pid {holder['pid']} on {holder['host']} since {holder['started_at']}, "
+                  f"last heartbeat {holder['heartbeat_at']}" if holder else "daemon: not running")
+    jobs = store.jobs()
+    if jobs:
+        t = Table(title="daemon jobs")
+        for c in ("job", "runs", "last run", "next run", "result", "errors", "last error"):
+            t.add_column(c, overflow="fold")
+        for j in jobs:
+            t.add_row(j["name"], str(j["runs"]), (j["last_run_at"] or "")[:19], (j["next_run_at"] or "")[:19],
+                      Text(j["last_result"]), str(j["errors"]), Text(j["last_error"][:120]))
+        console.print(t)
     rt = store.response_times()
     if rt:
         hours = [(dt.datetime.fromisoformat(r["first_sent"]) - dt.datetime.fromisoformat(r["created_at"]))
@@ -485,6 +499,24 @@ def status(ctx: Ctx) -> None:
         console.print(f"time to first response: median {_percentile(hours, 0.5):.1f}h, "
                       f"p90 {_percentile(hours, 0.9):.1f}h over {len(hours)} replies")
     _print_campaigns(store)
+
+
+@cli.command()
+@click.option("--jobs", help="Comma-separated jobs to run (default: all): listen:replay, listen:x, process, send, "
+                            "followups, campaigns, digest")
+@click.option("--quiet", is_flag=True, help="Log to the file only, not the console")
+@pass_ctx
+def run(ctx: Ctx, jobs: str | None, quiet: bool) -> None:
+    """Start the daemon: every job on its interval until SIGTERM/Ctrl-C. One daemon per database.
+
+    Example: taiwa run"""
+    from .scheduler import Daemon, setup_logging
+
+    cfg = ctx.config
+    setup_logging(cfg, cfg.resolve(cfg.get("daemon", "log_file")), console=not quiet)
+    daemon = Daemon(cfg, jobs=[j.strip() for j in jobs.split(",")] if jobs else None)
+    console.print(f"taiwa daemon pid {daemon.pid} on {cfg.database}: {', '.join(daemon.jobs)} — Ctrl-C to stop")
+    daemon.run_forever()
 
 
 @cli.command()

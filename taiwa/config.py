@@ -19,7 +19,7 @@ from typing import Any
 from .errors import ConfigError
 
 PACKAGE_PREFIX = "taiwa:"  # a path like "taiwa:data/sample_posts.jsonl" points inside the installed package
-INTENTS = ("complaint", "question", "negative", "praise", "campaign", "other")
+INTENTS = ("complaint", "question", "negative", "praise", "campaign", "other", "checkin", "yes", "reminder")
 TEMPLATE_FIELDS = {"name", "handle", "brand", "memory", "topic", "campaign"}
 KNOWN_PLATFORMS = ("replay", "x", "instagram")
 ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
@@ -62,15 +62,29 @@ SECTIONS: dict[str, dict[str, Setting]] = {
         "memory_days": Setting("int", 90, "How far back an author's history is recalled in drafts"),
         "memory_items": Setting("int", 3, "How many earlier posts are kept with each draft"),
     },
+    "daemon": {
+        "process_seconds": Setting("float", 60.0, "How often new posts are classified, ranked and drafted"),
+        "send_seconds": Setting("float", 60.0, "How often approved actions are sent"),
+        "followup_minutes": Setting("float", 15.0, "How often answers to our questions are looked for"),
+        "snapshot_minutes": Setting("float", 60.0, "How often campaign figures are snapshotted"),
+        "heartbeat_seconds": Setting("float", 10.0, "How often the daemon refreshes its lock"),
+        "lock_stale_seconds": Setting("float", 90.0, "A lock not refreshed for this long is taken over"),
+        "log_file": Setting("str", "taiwa.log", "JSON-lines log, rotated at 5 MB (relative to this file)"),
+    },
+    "followups": {
+        "checkin_hours": Setting("float", 48.0, "An unanswered complaint reply gets a check-in draft after this"),
+        "reminder_days": Setting("float", 3.0, 'A customer who answered "later" gets a reminder draft after this'),
+        "wait_days": Setting("float", 14.0, "How long an answer to an offer is waited for"),
+    },
     "platforms.replay": {
         "enabled": Setting("bool", True, "Read posts from JSONL/CSV/X-API-JSON files"),
         "paths": Setting("list[str]", [], "Files to replay (relative to this file, or taiwa:data/... inside "
                          "the package)"),
-        "interval_minutes": Setting("int", 5, "Daemon polling interval"),
+        "interval_minutes": Setting("float", 5.0, "Daemon polling interval (minutes; fractions allowed)"),
     },
     "platforms.x": {
         "enabled": Setting("bool", False, "Listen on X through tweepy"),
-        "interval_minutes": Setting("int", 15, "Daemon polling interval"),
+        "interval_minutes": Setting("float", 15.0, "Daemon polling interval (minutes; fractions allowed)"),
         "bearer_token_env": Setting("str", "TAIWA_X_BEARER_TOKEN", "Env var with the app bearer token (reading)"),
         "consumer_key_env": Setting("str", "TAIWA_X_CONSUMER_KEY", "Env var, OAuth 1.0a consumer key (posting)"),
         "consumer_secret_env": Setting("str", "TAIWA_X_CONSUMER_SECRET", "Env var, OAuth 1.0a consumer secret"),
@@ -88,7 +102,7 @@ SECTIONS: dict[str, dict[str, Setting]] = {
     },
     "platforms.instagram": {
         "enabled": Setting("bool", False, "Listen on Instagram through instaloader"),
-        "interval_minutes": Setting("int", 30, "Daemon polling interval"),
+        "interval_minutes": Setting("float", 30.0, "Daemon polling interval (minutes; fractions allowed)"),
         "session_file": Setting("str", "", "instaloader session file (made by `instaloader --login USER`)"),
         "graph_token_env": Setting("str", "TAIWA_IG_GRAPH_TOKEN", "Env var, Graph API token for replies"),
     },
@@ -199,6 +213,20 @@ DEFAULT_TEMPLATES: dict[str, dict[str, str]] = {
         "en": "Hi {name}, thanks for mentioning {brand}! {memory}",
         "ja": "{name}さん、{brand}について投稿いただきありがとうございます！{memory}",
     },
+    # Follow-ups (responders/followups.py): a check-in after an unanswered complaint reply, and the answers
+    # to an offer: yes → details, later → a reminder after followups.reminder_days.
+    "checkin": {
+        "en": "Hi {name}, just checking in: did we sort this out? If not, reply here and we'll make it right.",
+        "ja": "{name}さん、その後いかがでしょうか。まだ解決していなければ、こちらにご返信ください。",
+    },
+    "yes": {
+        "en": "Great, {name}! We'll DM you the details shortly.",
+        "ja": "{name}さん、ありがとうございます！詳細をDMでお送りします。",
+    },
+    "reminder": {
+        "en": "Hi {name}, you asked us to check back: are you still interested? Just reply and we'll set it up.",
+        "ja": "{name}さん、先日はありがとうございました。ご興味があれば、こちらにご返信ください。",
+    },
 }
 
 
@@ -276,7 +304,8 @@ def _check_template(file: str, key: str, text: str) -> None:
 def parse(data: dict[str, Any], file: str = "<config>", base_dir: Path | None = None) -> Config:
     """Validate a parsed TOML document into a Config; raise ConfigError naming the first problem."""
     sections: dict[str, dict[str, Any]] = {}
-    top_known = {"taiwa", "model", "priority", "responder", "platforms", "brands", "campaigns", "templates"}
+    top_known = {"taiwa", "model", "priority", "responder", "platforms", "brands", "campaigns", "templates", "daemon",
+                 "followups"}
     for key in data:
         if key not in top_known:
             raise ConfigError(file, key, "unknown section", f"known sections: {', '.join(sorted(top_known))}")

@@ -36,7 +36,7 @@ def replay_listeners(config: Config) -> list[ReplayListener]:
 
 
 def listen(store: Store, listeners: Iterable[Listener], progress: Progress | None = None,
-           now: dt.datetime | None = None) -> ListenReport:
+           now: dt.datetime | None = None, stop: Callable[[], bool] | None = None) -> ListenReport:
     """Read every listener from its stored cursor; each batch and its cursor are committed together.
 
     A listener under a recorded pause (rate limit, budget) is skipped; one that pauses now keeps what it
@@ -50,6 +50,8 @@ def listen(store: Store, listeners: Iterable[Listener], progress: Progress | Non
         got = 0
         try:
             for batch in listener.read(store.cursor(listener.name)):
+                if stop and stop():
+                    break   # this batch is dropped uncommitted; the cursor still points at it
                 result = store.ingest(batch.posts, listener=listener.name, cursor=batch.cursor,
                                       problems=batch.problems,
                                       reads=(batch.platform, batch.reads) if batch.reads else None)
@@ -71,18 +73,20 @@ def listen(store: Store, listeners: Iterable[Listener], progress: Progress | Non
     return report
 
 
-def classify(store: Store, model: SentimentModel, *, chunk: int = 256, progress: Progress | None = None) -> int:
+def classify(store: Store, model: SentimentModel, *, chunk: int = 256, progress: Progress | None = None,
+             stop: Callable[[], bool] | None = None) -> int:
     """Label every post that has no sentiment yet; saved chunk by chunk, so an interruption loses little."""
     done = 0
-    while True:
+    while not (stop and stop()):
         rows = store.posts_without_sentiment(limit=chunk)
         if not rows:
-            return done
+            break
         results = model.classify([r["text"] for r in rows])
         store.save_sentiments(zip((r["id"] for r in rows), results))
         done += len(rows)
         if progress:
             progress(len(rows))
+    return done
 
 
 def campaigns_for(post: dict[str, Any], config: Config) -> list[tuple[str, str]]:
@@ -107,7 +111,7 @@ class TriageReport:
 
 
 def triage(store: Store, config: Config, *, now: dt.datetime | None = None, progress: Progress | None = None,
-           chunk: int = 500) -> TriageReport:
+           chunk: int = 500, stop: Callable[[], bool] | None = None) -> TriageReport:
     """For each newly classified post: intent, priority, campaign entry, and a reply/like draft where wanted."""
     now = now or dt.datetime.now(dt.timezone.utc)
     report = TriageReport()
@@ -117,10 +121,10 @@ def triage(store: Store, config: Config, *, now: dt.datetime | None = None, prog
     reach_full = config.get("priority", "reach_full_at_followers")
     memory_days = config.get("responder", "memory_days")
     memory_n = config.get("responder", "memory_items")
-    while True:
+    while not (stop and stop()):
         rows = store.posts_to_triage(limit=chunk)
         if not rows:
-            return report
+            break
         prios, entries, actions = [], [], []
         for post in rows:
             it = intents.detect(post["text"], post["label"])
@@ -154,7 +158,8 @@ def triage(store: Store, config: Config, *, now: dt.datetime | None = None, prog
                                                                     post["text"]),
                                      campaign=camps[0][0] if camps else "")
                 actions.append({"post_id": post["id"], "kind": "reply", "intent": it.name, "text": text,
-                                "template": f"{decision.template}.{lang}", "memory": memory})
+                                "template": f"{decision.template}.{lang}", "memory": memory,
+                                "asks": drafts.asks(text, decision.template)})
         with store.atomic():
             store.save_priorities(prios)
             store.add_campaign_entries(entries)
@@ -165,3 +170,4 @@ def triage(store: Store, config: Config, *, now: dt.datetime | None = None, prog
         report.campaign_entries += len(entries)
         if progress:
             progress(len(rows))
+    return report

@@ -217,6 +217,87 @@ def m002_listener_state_and_usage(db: Database) -> None:
     )
 
 
+@migrations()
+def m003_daemon_and_followups(db: Database) -> None:
+    """Jobs and the daemon lock; follow-ups. `actions` is rebuilt (SQLite cannot drop a table constraint):
+    a post may now get a second reply when it is a follow-up of an earlier one."""
+    db.executescript(
+        """
+        CREATE TABLE jobs (
+            name TEXT PRIMARY KEY,
+            runs INTEGER NOT NULL DEFAULT 0,
+            errors INTEGER NOT NULL DEFAULT 0,
+            last_run_at TEXT,
+            last_duration_s REAL,
+            last_result TEXT NOT NULL DEFAULT '',
+            last_error TEXT NOT NULL DEFAULT '',
+            next_run_at TEXT
+        );
+        CREATE TABLE daemon_lock (
+            id INTEGER PRIMARY KEY CHECK (id = 1),  -- one daemon per database
+            pid INTEGER NOT NULL,
+            host TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            heartbeat_at TEXT NOT NULL
+        );
+        CREATE TABLE followups (
+            id INTEGER PRIMARY KEY,
+            action_id INTEGER NOT NULL,            -- our sent reply that asked something
+            author_id TEXT NOT NULL,
+            asks TEXT NOT NULL,                    -- offer (yes / later / no) | resolution (complaint check-in)
+            state TEXT NOT NULL DEFAULT 'waiting', -- waiting | answered | drafted | closed
+            answer TEXT NOT NULL DEFAULT '',       -- yes | later | no | other
+            answer_post_id INTEGER,
+            due_at TEXT,                           -- when a check-in / reminder draft is made if nothing else happens
+            draft_action_id INTEGER,
+            created_at TEXT NOT NULL,
+            UNIQUE (action_id)
+        );
+        CREATE TABLE campaign_snapshots (
+            campaign TEXT NOT NULL,
+            at TEXT NOT NULL,
+            entries INTEGER NOT NULL,
+            participants INTEGER NOT NULL,
+            positive INTEGER NOT NULL,
+            negative INTEGER NOT NULL,
+            PRIMARY KEY (campaign, at)
+        );
+
+        CREATE TABLE actions_new (
+            id INTEGER PRIMARY KEY,
+            post_id INTEGER NOT NULL REFERENCES posts(id) ON DELETE CASCADE,
+            kind TEXT NOT NULL CHECK (kind IN ('reply', 'like')),
+            intent TEXT NOT NULL DEFAULT '',
+            state TEXT NOT NULL DEFAULT 'pending'
+                CHECK (state IN ('pending','approved','rejected','sending','sent','failed','needs_check')),
+            text TEXT NOT NULL DEFAULT '',
+            draft_text TEXT NOT NULL DEFAULT '',
+            template TEXT NOT NULL DEFAULT '',
+            memory TEXT NOT NULL DEFAULT '[]',
+            reason TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            approved_by TEXT NOT NULL DEFAULT '',
+            approved_at TEXT,
+            sending_since TEXT,
+            sent_at TEXT,
+            platform_ref TEXT NOT NULL DEFAULT '',
+            followup_of INTEGER,                   -- the earlier action this one follows up
+            asks TEXT NOT NULL DEFAULT ''          -- what this reply asks the customer: offer | resolution | ''
+        );
+        INSERT INTO actions_new (id, post_id, kind, intent, state, text, draft_text, template, memory, reason,
+                                 created_at, updated_at, approved_by, approved_at, sending_since, sent_at,
+                                 platform_ref)
+            SELECT id, post_id, kind, intent, state, text, draft_text, template, memory, reason, created_at,
+                   updated_at, approved_by, approved_at, sending_since, sent_at, platform_ref FROM actions;
+        DROP TABLE actions;
+        ALTER TABLE actions_new RENAME TO actions;
+        CREATE UNIQUE INDEX actions_once ON actions(post_id, kind, ifnull(followup_of, 0));
+        CREATE INDEX actions_state ON actions(state);
+        """
+    )
+
+
 @dataclass
 class IngestResult:
     new: int
@@ -526,13 +607,13 @@ class Store:
         """Insert drafts; a post never gets two drafts of the same kind (re-running drafting is a no-op)."""
         stamp = now_iso(at)
         data = [(r["post_id"], r["kind"], r.get("intent", ""), r.get("text", ""), r.get("text", ""),
-                 r.get("template", ""), json.dumps(r.get("memory", []), ensure_ascii=False), stamp, stamp)
-                for r in rows]
+                 r.get("template", ""), json.dumps(r.get("memory", []), ensure_ascii=False), stamp, stamp,
+                 r.get("followup_of"), r.get("asks", "")) for r in rows]
         with self.atomic():
             before = self.db.conn.total_changes
             self.db.conn.executemany(
                 """INSERT OR IGNORE INTO actions (post_id, kind, intent, text, draft_text, template, memory,
-                       created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""", data)
+                       created_at, updated_at, followup_of, asks) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""", data)
             created = self.db.conn.total_changes - before
             if created:
                 self._audit("taiwa", None, "drafted", "", "pending", f"{created} draft(s)")
@@ -635,6 +716,143 @@ class Store:
             """SELECT p.platform, s.label, p.created_at, min(ac.sent_at) AS first_sent
                FROM actions ac JOIN posts p ON p.id = ac.post_id LEFT JOIN sentiments s ON s.post_id = p.id
                WHERE ac.kind = 'reply' AND ac.state = 'sent' GROUP BY p.id""")
+
+    # ---------------------------------------------------------------- the daemon: lock, jobs, queues
+    def acquire_lock(self, pid: int, host: str, *, stale_after: dt.timedelta,
+                     now: dt.datetime | None = None) -> dict[str, Any] | None:
+        """Take the one-daemon lock. Returns the holder's row when someone else holds a live lock, else None.
+
+        A lock is taken over when its heartbeat is older than `stale_after`, or when its pid is dead on this
+        host (a daemon killed with -9 leaves its row behind)."""
+        import os
+
+        now = now or dt.datetime.now(dt.timezone.utc)
+        with self.atomic():
+            row = self._one("SELECT * FROM daemon_lock WHERE id = 1")
+            if row and row["pid"] != pid:
+                fresh = parse_iso(row["heartbeat_at"]) > now - stale_after
+                alive = True
+                if row["host"] == host:
+                    try:
+                        os.kill(row["pid"], 0)
+                    except ProcessLookupError:
+                        alive = False
+                    except PermissionError:
+                        alive = True
+                if fresh and alive:
+                    return row
+                self._audit("taiwa", None, "lock_taken_over", f"pid {row['pid']}@{row['host']}",
+                            f"pid {pid}@{host}", "stale heartbeat" if not fresh else "holder is not running")
+            self.db.execute(
+                """INSERT INTO daemon_lock (id, pid, host, started_at, heartbeat_at) VALUES (1, ?, ?, ?, ?)
+                   ON CONFLICT (id) DO UPDATE SET pid = excluded.pid, host = excluded.host,
+                       started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at""",
+                [pid, host, now_iso(now), now_iso(now)])
+        return None
+
+    def heartbeat(self, pid: int, now: dt.datetime | None = None) -> bool:
+        """Refresh our lock; False when another daemon has taken it (we must stop)."""
+        cur = self.db.execute("UPDATE daemon_lock SET heartbeat_at = ? WHERE id = 1 AND pid = ?", [now_iso(now), pid])
+        return cur.rowcount == 1
+
+    def release_lock(self, pid: int) -> None:
+        self.db.execute("DELETE FROM daemon_lock WHERE id = 1 AND pid = ?", [pid])
+
+    def lock_holder(self) -> dict[str, Any] | None:
+        return self._one("SELECT * FROM daemon_lock WHERE id = 1")
+
+    def record_job(self, name: str, *, at: dt.datetime, duration_s: float, result: str = "", error: str = "",
+                   next_run_at: dt.datetime | None = None) -> None:
+        self.db.execute(
+            """INSERT INTO jobs (name, runs, errors, last_run_at, last_duration_s, last_result, last_error, next_run_at)
+               VALUES (?, 1, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT (name) DO UPDATE SET runs = runs + 1, errors = errors + excluded.errors,
+                   last_run_at = excluded.last_run_at, last_duration_s = excluded.last_duration_s,
+                   last_result = excluded.last_result,
+                   last_error = CASE WHEN excluded.last_error != '' THEN excluded.last_error ELSE last_error END,
+                   next_run_at = excluded.next_run_at""",
+            [name, 1 if error else 0, now_iso(at), round(duration_s, 3), result, error,
+             now_iso(next_run_at) if next_run_at else None])
+
+    def set_next_run(self, name: str, next_run_at: dt.datetime | None) -> None:
+        self.db.execute(
+            """INSERT INTO jobs (name, next_run_at) VALUES (?, ?)
+               ON CONFLICT (name) DO UPDATE SET next_run_at = excluded.next_run_at""",
+            [name, now_iso(next_run_at) if next_run_at else None])
+
+    def jobs(self) -> list[dict[str, Any]]:
+        return self._rows("SELECT * FROM jobs ORDER BY name")
+
+    def queue_sizes(self) -> dict[str, int]:
+        """What waits at each step: unclassified posts, posts to rank, drafts for a person, approved to send."""
+        return {
+            "to_classify": self._scalar("SELECT count(*) FROM posts p LEFT JOIN sentiments s ON s.post_id = p.id "
+                                        "WHERE s.post_id IS NULL"),
+            "to_rank": self._scalar("SELECT count(*) FROM sentiments s LEFT JOIN priorities pr "
+                                    "ON pr.post_id = s.post_id WHERE pr.post_id IS NULL"),
+            "to_approve": self._scalar("SELECT count(*) FROM actions WHERE state = 'pending'"),
+            "to_send": self._scalar("SELECT count(*) FROM actions WHERE state = 'approved'"),
+            "to_check": self._scalar("SELECT count(*) FROM actions WHERE state = 'needs_check'"),
+            "followups_waiting": self._scalar("SELECT count(*) FROM followups WHERE state = 'waiting'"),
+        }
+
+    def snapshot_campaigns(self, at: dt.datetime) -> int:
+        rows = self.campaign_summary()
+        with self.atomic():
+            self.db.conn.executemany(
+                """INSERT OR REPLACE INTO campaign_snapshots (campaign, at, entries, participants, positive, negative)
+                   VALUES (?, ?, ?, ?, ?, ?)""",
+                [(r["name"], now_iso(at), r["entries"], r["participants"], r["positive"] or 0, r["negative"] or 0)
+                 for r in rows])
+        return len(rows)
+
+    def campaign_snapshots(self, campaign: str) -> list[dict[str, Any]]:
+        return self._rows("SELECT * FROM campaign_snapshots WHERE campaign = ? ORDER BY at", [campaign])
+
+    # ---------------------------------------------------------------- follow-ups
+    def sent_replies_without_followup(self) -> list[dict[str, Any]]:
+        """Sent replies that asked something and are not yet tracked as a follow-up."""
+        return self._rows(
+            """SELECT ac.id, ac.asks, ac.sent_at, ac.post_id, p.author_id, p.conversation_id, p.platform_id
+               FROM actions ac JOIN posts p ON p.id = ac.post_id
+               LEFT JOIN followups f ON f.action_id = ac.id
+               WHERE ac.kind = 'reply' AND ac.state = 'sent' AND ac.asks != '' AND f.id IS NULL""")
+
+    def add_followup(self, action_id: int, author_id: str, asks: str, due_at: dt.datetime | None) -> None:
+        self.db.execute(
+            """INSERT OR IGNORE INTO followups (action_id, author_id, asks, due_at, created_at)
+               VALUES (?, ?, ?, ?, ?)""", [action_id, author_id, asks, now_iso(due_at) if due_at else None,
+                                           now_iso()])
+
+    def waiting_followups(self) -> list[dict[str, Any]]:
+        return self._rows(
+            """SELECT f.*, ac.sent_at, ac.post_id AS replied_post_id, p.conversation_id, p.platform_id,
+                      p.platform
+               FROM followups f JOIN actions ac ON ac.id = f.action_id JOIN posts p ON p.id = ac.post_id
+               WHERE f.state IN ('waiting', 'answered') ORDER BY f.id""")
+
+    def next_post_by(self, author_id: str, after: str, conversation_id: str = "") -> dict[str, Any] | None:
+        """The author's first post after `after` — in the same conversation when the platform tells us one."""
+        if conversation_id:
+            row = self._one("""SELECT * FROM posts WHERE author_id = ? AND created_at > ? AND conversation_id = ?
+                               ORDER BY created_at LIMIT 1""", [author_id, after, conversation_id])
+            if row:
+                return row
+        return self._one("SELECT * FROM posts WHERE author_id = ? AND created_at > ? ORDER BY created_at LIMIT 1",
+                         [author_id, after])
+
+    def update_followup(self, followup_id: int, **fields: Any) -> None:
+        allowed = {"state", "answer", "answer_post_id", "due_at", "draft_action_id"}
+        if set(fields) - allowed:
+            raise ValueError(set(fields) - allowed)
+        sets = ", ".join(f"{k} = ?" for k in fields)
+        self.db.execute(f"UPDATE followups SET {sets} WHERE id = ?", [*fields.values(), followup_id])
+
+    def followup_action(self, post_id: int, followup_of: int) -> int | None:
+        return self._scalar("SELECT id FROM actions WHERE post_id = ? AND followup_of = ?", [post_id, followup_of])
+
+    def followups(self) -> list[dict[str, Any]]:
+        return self._rows("SELECT * FROM followups ORDER BY id")
 
     # ---------------------------------------------------------------- audit
     def _audit(self, actor: str, action_id: int | None, event: str, before: str, after: str, detail: str) -> None:

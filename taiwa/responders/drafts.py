@@ -185,6 +185,18 @@ def memory_sentence(history: list[dict[str, Any]], now: dt.datetime, lang: str, 
     return f"Good to hear from you again (last time {when}). "
 
 
+OFFER = re.compile(r"\b(interested|would you like|want us to|shall we|like to try)\b|いかがですか|ご興味|よろしければ",
+                   re.I)
+
+
+def asks(text: str, template: str) -> str:
+    """What a reply asks the customer, for follow-ups: 'offer' (yes / later / no), 'resolution' (a complaint we
+    answered: check in if they go quiet), or ''."""
+    if OFFER.search(text):
+        return "offer"
+    return "resolution" if template in ("complaint", "negative") else ""
+
+
 def render(config: Config, template: str, lang: str, *, post: dict[str, Any], memory: str, campaign: str = "",
            brand: str = "") -> str:
     text_for_lang = config.templates[template].get(lang) or config.templates[template]["en"]

@@ -1,0 +1,314 @@
+"""The daemon (`taiwa run`): APScheduler 3.x jobs wiring listeners → models → responders.
+
+Jobs (module-level functions, each given its own Store connection per run):
+    listen:<platform>   each enabled platform on its own interval; paused streams are skipped (rate limits)
+    process             classify and rank new posts, draft replies/likes
+    send                send approved actions (at most once)
+    followups           match customers' answers to what our replies asked; draft follow-ups and check-ins
+    campaigns           campaign snapshots (entries, participants, sentiment over time)
+    digest              a daily summary file and log line
+    heartbeat           keeps the one-daemon-per-database lock fresh
+
+Every job runs with max_instances=1 and coalesce=True; a job that raises is recorded (count, last message) and
+never stops the others. SIGTERM/SIGINT: no new batch starts, the running one finishes (each batch is one
+transaction, so nothing is half-written), then the lock is released.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import logging.handlers
+import os
+import signal
+import socket
+import statistics
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from .config import Config
+from .errors import TaiwaError
+from .store import Store
+
+log = logging.getLogger("taiwa.daemon")
+
+
+class DaemonRunning(TaiwaError):
+    exit_code = 10
+
+
+# --------------------------------------------------------------------------- logging
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        out = {"at": dt.datetime.fromtimestamp(record.created, dt.timezone.utc).isoformat(timespec="milliseconds"),
+               "level": record.levelname.lower(), "logger": record.name, "msg": record.getMessage()}
+        for key in ("job", "duration_s", "result"):
+            if hasattr(record, key):
+                out[key] = getattr(record, key)
+        if record.exc_info:
+            out["error"] = self.formatException(record.exc_info)
+        return json.dumps(out, ensure_ascii=False)
+
+
+class RedactSecrets(logging.Filter):
+    """Replace the values of the configured credential variables wherever they would appear in a log line."""
+
+    def __init__(self, secrets: list[str]):
+        super().__init__()
+        self.secrets = [s for s in secrets if s and len(s) >= 4]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.secrets:
+            msg = record.getMessage()
+            for s in self.secrets:
+                msg = msg.replace(s, "***")
+            record.msg, record.args = msg, None
+        return True
+
+
+def setup_logging(config: Config, log_file: Path | None, *, console: bool = True) -> None:
+    secrets = [os.environ.get(v, "") for section in config.sections.values()
+               for k, v in section.items() if k.endswith("_env") and isinstance(v, str)]
+    root = logging.getLogger("taiwa")
+    root.setLevel(logging.INFO)
+    for h in list(root.handlers):
+        root.removeHandler(h)
+    redact = RedactSecrets(secrets)
+    if log_file:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        fh = logging.handlers.RotatingFileHandler(log_file, maxBytes=5 * 2 ** 20, backupCount=5, encoding="utf-8")
+        fh.setFormatter(JsonFormatter())
+        fh.addFilter(redact)
+        root.addHandler(fh)
+    if console:
+        ch = logging.StreamHandler()
+        ch.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        ch.addFilter(redact)
+        root.addHandler(ch)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+
+
+# --------------------------------------------------------------------------- jobs
+def job_listen(daemon: "Daemon", store: Store, platform: str) -> str:
+    from . import pipeline
+
+    listeners: list = []
+    if platform == "replay":
+        listeners = pipeline.replay_listeners(daemon.config)
+    elif platform == "x":
+        from .listeners.x import listeners_from_config
+
+        listeners = listeners_from_config(daemon.config, store)
+    report = pipeline.listen(store, listeners, stop=daemon.stopping)
+    paused = f", paused: {', '.join(report.paused)}" if report.paused else ""
+    return f"{report.new} new, {len(report.problems)} problems{paused}"
+
+
+def job_process(daemon: "Daemon", store: Store) -> str:
+    from . import pipeline
+
+    if not store.posts_without_sentiment(limit=1) and not store.posts_to_triage(limit=1):
+        return "nothing new"
+    n = pipeline.classify(store, daemon.model(), stop=daemon.stopping) if store.posts_without_sentiment(1) else 0
+    t = pipeline.triage(store, daemon.config, stop=daemon.stopping)
+    return f"{n} classified, {t.triaged} ranked, {t.drafts} drafts, {t.likes} likes"
+
+
+def job_send(daemon: "Daemon", store: Store) -> str:
+    from .responders import senders
+
+    outbox = senders.OutboxSender(daemon.config.outbox)
+    live: dict[str, Any] = {}
+
+    def sender_for(action: dict[str, Any]):
+        if action["source"].startswith("replay"):
+            return outbox
+        if action["platform"] == "x":
+            if "x" not in live:
+                from .responders.x_sender import sender_from_config
+
+                live["x"] = sender_from_config(daemon.config, store)
+            return live["x"]
+        return None
+
+    r = senders.send_approved(store, sender_for)
+    return f"{r.sent} sent, {r.failed} failed, {r.uncertain + r.recovered} to check"
+
+
+def job_followups(daemon: "Daemon", store: Store) -> str:
+    from .responders import followups
+
+    r = followups.run(store, daemon.config, now=daemon.now())
+    return f"{r.tracked} tracked, {r.answered} answered, {r.drafted} drafted, {r.closed} closed"
+
+
+def job_campaigns(daemon: "Daemon", store: Store) -> str:
+    store.sync_campaigns(daemon.config.campaigns)   # campaigns added to taiwa.toml show up before any entry
+    return f"{store.snapshot_campaigns(daemon.now())} campaigns snapshotted"
+
+
+def job_digest(daemon: "Daemon", store: Store) -> str:
+    now = daemon.now()
+    q = store.queue_sizes()
+    counts = store.state_counts()
+    rt = store.response_times()
+    hours = [(dt.datetime.fromisoformat(r["first_sent"]) - dt.datetime.fromisoformat(r["created_at"]))
+             .total_seconds() / 3600 for r in rt]
+    lines = [f"# taiwa digest {now:%Y-%m-%d}", "",
+             f"- posts stored: {store.count('posts')}; drafts waiting for a person: {q['to_approve']}; "
+             f"approved, not yet sent: {q['to_send']}; needing a check: {q['to_check']}",
+             "- actions: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())),
+             f"- time to first response: median {statistics.median(hours):.1f}h over {len(hours)} replies"
+             if hours else "- time to first response: no replies sent yet"]
+    for c in store.campaign_summary():
+        lines.append(f"- #{c['name']}: {c['entries']} entries, {c['participants']} participants")
+    path = daemon.config.database.parent / "digests" / f"digest-{now:%Y-%m-%d}.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return f"wrote {path.name}"
+
+
+# --------------------------------------------------------------------------- the daemon
+class Daemon:
+    """One per database. `start()` takes the lock and schedules the jobs; `stop()` finishes and releases."""
+
+    def __init__(self, config: Config, *, jobs: list[str] | None = None, now: Callable[[], dt.datetime] | None = None,
+                 intervals: dict[str, float] | None = None, pid: int | None = None, host: str | None = None,
+                 model_loader: Callable[[], Any] | None = None):
+        self.config = config
+        self.pid, self.host = pid or os.getpid(), host or socket.gethostname()
+        self.now = now or (lambda: dt.datetime.now(dt.timezone.utc))
+        self._stop = threading.Event()
+        self._model = None
+        self._model_lock = threading.Lock()
+        self._model_loader = model_loader
+        d = config.sections["daemon"]
+        default = {"process": d["process_seconds"], "send": d["send_seconds"],
+                   "followups": d["followup_minutes"] * 60, "campaigns": d["snapshot_minutes"] * 60,
+                   "digest": 24 * 3600, "heartbeat": d["heartbeat_seconds"]}
+        for p in ("replay", "x"):
+            if config.platform(p)["enabled"]:
+                default[f"listen:{p}"] = config.platform(p)["interval_minutes"] * 60
+        self.intervals = {**default, **(intervals or {})}
+        wanted = set(jobs) if jobs else set(self.intervals)
+        unknown = wanted - set(self.intervals)
+        if unknown:
+            raise TaiwaError(f"unknown or disabled job(s): {', '.join(sorted(unknown))}",
+                             f"jobs here: {', '.join(sorted(self.intervals))}")
+        self.jobs = sorted(wanted | {"heartbeat"})
+        self.scheduler = None
+
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def model(self):
+        with self._model_lock:
+            if self._model is None:
+                if self._model_loader:
+                    self._model = self._model_loader()
+                else:
+                    from .models.sentiment import load_model
+
+                    m = self.config.sections["model"]
+                    self._model = load_model(m["name"], device=m["device"], batch_size=m["batch_size"],
+                                             max_length=m["max_length"])
+        return self._model
+
+    def _function(self, name: str) -> Callable[[Store], str]:
+        if name.startswith("listen:"):
+            return lambda store: job_listen(self, store, name.split(":", 1)[1])
+        if name == "heartbeat":
+            return self._heartbeat
+        return lambda store, f=globals()[f"job_{name}"]: f(self, store)
+
+    def _heartbeat(self, store: Store) -> str:
+        if not store.heartbeat(self.pid, self.now()):
+            log.error("another daemon took the lock; stopping")
+            self._stop.set()
+            return "lock lost"
+        return "ok"
+
+    def run_job(self, name: str) -> str:
+        """Run one job now, in this thread, recording its result. The scheduler calls this too."""
+        if self.stopping() and name != "heartbeat":
+            return "stopping"
+        t0, at = time.monotonic(), self.now()
+        store = Store(self.config.database)
+        result, error = "", ""
+        try:
+            result = self._function(name)(store)
+        except Exception as e:  # noqa: BLE001 - one job's failure must never stop the others
+            result, error = "error", f"{type(e).__name__}: {e}"
+            log.exception("job %s failed", name, extra={"job": name})
+        finally:
+            job = self.scheduler.get_job(name) if self.scheduler else None
+            next_run = job.next_run_time if job is not None else None
+            if name != "heartbeat" or error:
+                store.record_job(name, at=at, duration_s=time.monotonic() - t0, result=result, error=error,
+                                 next_run_at=next_run)
+            store.close()
+        if name != "heartbeat":
+            log.info("job %s: %s", name, result, extra={"job": name, "result": result,
+                                                          "duration_s": round(time.monotonic() - t0, 3)})
+        return result
+
+    def start(self) -> None:
+        from apscheduler.executors.pool import ThreadPoolExecutor
+        from apscheduler.schedulers.background import BackgroundScheduler
+
+        store = Store(self.config.database)
+        try:
+            holder = store.acquire_lock(self.pid, self.host, now=self.now(),
+                                        stale_after=dt.timedelta(seconds=self.config.get("daemon", "lock_stale_seconds")))
+        finally:
+            store.close()
+        if holder:
+            raise DaemonRunning(
+                f"another taiwa daemon (pid {holder['pid']} on {holder['host']}, since {holder['started_at']}) "
+                f"is running on {self.config.database}",
+                f"stop it first (kill {holder['pid']}), or use another database; one daemon per database")
+        self.scheduler = BackgroundScheduler(
+            timezone=dt.timezone.utc, executors={"default": ThreadPoolExecutor(4)},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60})
+        first = dt.datetime.now(dt.timezone.utc) + dt.timedelta(milliseconds=50)
+        for name in self.jobs:
+            self.scheduler.add_job(self.run_job, "interval", args=[name], id=name, name=name,
+                                   seconds=self.intervals[name], next_run_time=first)
+        self.scheduler.start()
+        store = Store(self.config.database)
+        try:
+            for name in self.jobs:
+                store.set_next_run(name, self.scheduler.get_job(name).next_run_time)
+        finally:
+            store.close()
+        log.info("daemon started: pid %s, jobs %s", self.pid, ", ".join(self.jobs))
+
+    def stop(self) -> None:
+        """Let running batches finish (each is one transaction), then release the lock."""
+        self._stop.set()
+        if self.scheduler is not None and self.scheduler.running:
+            self.scheduler.shutdown(wait=True)
+        store = Store(self.config.database)
+        try:
+            store.release_lock(self.pid)
+        finally:
+            store.close()
+        log.info("daemon stopped")
+
+    def run_forever(self) -> None:
+        """`taiwa run`: start, wait for SIGTERM/SIGINT (or a lost lock), stop."""
+        def on_signal(signum, _frame):
+            log.info("received %s: finishing the current batch, then stopping", signal.Signals(signum).name)
+            self._stop.set()
+
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+        self.start()
+        try:
+            while not self._stop.wait(0.5):
+                pass
+        finally:
+            self.stop()
