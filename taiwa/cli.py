@@ -483,15 +483,22 @@ def status(ctx: Ctx) -> None:
     holder = store.lock_holder()
     console.print(f"daemon: pid {holder['pid']} on {holder['host']} since {holder['started_at']}, "
                   f"last heartbeat {holder['heartbeat_at']}" if holder else "daemon: not running")
-    jobs = store.jobs()
+    jobs = [j for j in store.jobs() if j["name"] != "heartbeat"]
     if jobs:
-        t = Table(title="daemon jobs")
-        for c in ("job", "runs", "last run", "next run", "result", "errors", "last error"):
-            t.add_column(c, overflow="fold")
+        def hhmm(iso: str | None) -> str:
+            return dt.datetime.fromisoformat(iso).strftime("%m-%d %H:%M:%S") if iso else "–"
+
+        t = Table(title="daemon jobs (UTC)")
+        for c, kw in (("job", {"no_wrap": True}), ("runs", {"justify": "right"}), ("errors", {"justify": "right"}),
+                      ("last run", {"no_wrap": True}), ("next run", {"no_wrap": True}), ("result", {})):
+            t.add_column(c, overflow="fold", **kw)
         for j in jobs:
-            t.add_row(j["name"], str(j["runs"]), (j["last_run_at"] or "")[:19], (j["next_run_at"] or "")[:19],
-                      Text(j["last_result"]), str(j["errors"]), Text(j["last_error"][:120]))
+            t.add_row(j["name"], str(j["runs"]), f"[red]{j['errors']}[/]" if j["errors"] else "0",
+                      hhmm(j["last_run_at"]), hhmm(j["next_run_at"]), Text(j["last_result"]))
         console.print(t)
+        for j in jobs:
+            if j["last_error"]:
+                console.print(f"[red]{j['name']} last error:[/] {j['last_error']}")
     rt = store.response_times()
     if rt:
         hours = [(dt.datetime.fromisoformat(r["first_sent"]) - dt.datetime.fromisoformat(r["created_at"]))

@@ -242,3 +242,23 @@ def test_reading_answers():
     assert followups.read_answer("Sure, sounds good") == "yes"
     assert followups.read_answer("来週また考えます") == "later"
     assert followups.read_answer("what colour is it?") == "other"
+
+
+def test_the_log_file_is_json_lines_without_secrets(dcfg, tmp_path, monkeypatch):
+    import logging
+
+    from taiwa.scheduler import setup_logging
+
+    secret = "AAAA-super-secret-bearer"
+    monkeypatch.setenv("TAIWA_X_BEARER_TOKEN", secret)
+    log_file = tmp_path / "logs" / "taiwa.log"
+    setup_logging(dcfg, log_file, console=False)
+    logging.getLogger("taiwa.listeners.x").warning("request failed with header Bearer %s", secret)
+    logging.getLogger("taiwa.daemon").info("job %s: %s", "send", "1 sent")
+    for h in logging.getLogger("taiwa").handlers:
+        h.flush()
+    text = log_file.read_text(encoding="utf-8")
+    assert secret not in text
+    lines = [json.loads(x) for x in text.splitlines()]
+    assert lines[0]["msg"] == "request failed with header Bearer ***" and lines[1]["msg"] == "job send: 1 sent"
+    logging.getLogger("taiwa").handlers.clear()
