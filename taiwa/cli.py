@@ -387,24 +387,7 @@ def send(ctx: Ctx, actor: str) -> None:
 
     Example: taiwa send"""
     store = ctx.store()
-    outbox = senders.OutboxSender(ctx.config.outbox)
-    live: dict[str, Any] = {}
-    problems: dict[str, str] = {}
-
-    def sender_for(action: dict[str, Any]):
-        if action["source"].startswith("replay"):
-            return outbox
-        if action["platform"] == "x":
-            if "x" not in live and "x" not in problems:
-                try:
-                    from .responders.x_sender import sender_from_config
-
-                    live["x"] = sender_from_config(ctx.config, store)
-                except TaiwaError as e:
-                    problems["x"] = str(e)
-            return live.get("x")
-        return None
-
+    sender_for, problems = senders.router(ctx.config, store)
     report = senders.send_approved(store, sender_for, actor=actor)
     console.print(f"sent {report.sent}, failed {report.failed}, uncertain (needs_check) {report.uncertain}, "
                   f"waiting for a sender {report.skipped}, moved to needs_check {report.recovered}"

@@ -120,22 +120,10 @@ def job_process(daemon: "Daemon", store: Store) -> str:
 def job_send(daemon: "Daemon", store: Store) -> str:
     from .responders import senders
 
-    outbox = senders.OutboxSender(daemon.config.outbox)
-    live: dict[str, Any] = {}
-
-    def sender_for(action: dict[str, Any]):
-        if action["source"].startswith("replay"):
-            return outbox
-        if action["platform"] == "x":
-            if "x" not in live:
-                from .responders.x_sender import sender_from_config
-
-                live["x"] = sender_from_config(daemon.config, store)
-            return live["x"]
-        return None
-
+    sender_for, problems = senders.router(daemon.config, store)
     r = senders.send_approved(store, sender_for)
-    return f"{r.sent} sent, {r.failed} failed, {r.uncertain + r.recovered} to check"
+    waiting = f", waiting: {'; '.join(problems.values())}" if problems else ""
+    return f"{r.sent} sent, {r.failed} failed, {r.uncertain + r.recovered} to check{waiting}"
 
 
 def job_followups(daemon: "Daemon", store: Store) -> str:

@@ -92,3 +92,29 @@ def send_approved(store: Store, sender_for: Callable[[dict[str, Any]], Sender | 
                          platform_ref=ref)
         report.sent += 1
     return report
+
+
+def router(config, store: Store) -> tuple[Callable[[dict[str, Any]], Sender | None], dict[str, str]]:
+    """Which sender takes an action: replayed posts → the outbox file; live X posts → X (built on first use).
+
+    Returns the chooser and a dict that collects, per platform, why its sender could not be built (those
+    actions stay approved and wait)."""
+    outbox = OutboxSender(config.outbox)
+    live: dict[str, Sender] = {}
+    problems: dict[str, str] = {}
+
+    def sender_for(action: dict[str, Any]) -> Sender | None:
+        if action["source"].startswith("replay"):
+            return outbox
+        if action["platform"] == "x":
+            if "x" not in live and "x" not in problems:
+                try:
+                    from .x_sender import sender_from_config
+
+                    live["x"] = sender_from_config(config, store)
+                except TaiwaError as e:
+                    problems["x"] = str(e)
+            return live.get("x")
+        return None
+
+    return sender_for, problems
