@@ -128,14 +128,24 @@ def demo(ctx: Ctx, keep: bool, limit: int) -> None:
         + ", ".join(f"{v} {k}" for k, v in sorted(triage_report.ignored.items()))
         + f"\nin {(dt.datetime.now() - started).total_seconds():.1f}s → {cfg.database}",
         title="taiwa demo"))
+    from . import campaigns
+
+    campaigns.raise_spike_alerts(store, cfg)
+    _print_alerts(store)
     _print_inbox(store.inbox(states=("pending",), limit=limit), title="Inbox: highest priority first")
     _print_campaigns(store)
+    first = cfg.campaigns[0]
+    report = campaigns.build(store, first)
+    paths = campaigns.write(report, cfg.database.parent / "reports" / first.name, store.campaign_entries(first.name))
+    _print_campaign_report(report)
+    console.print(f"campaign report: {paths['html']}")
     console.print(Panel(
         "taiwa --demo show ID              the post, the why, the author's history, the draft\n"
         "taiwa --demo approve ID           approve as drafted (or --text \"...\" to edit first)\n"
         "taiwa --demo reject ID --reason   with a reason, kept in the audit log\n"
         "taiwa --demo send                 send approved actions (demo: to demo-outbox.jsonl)\n"
-        "taiwa --demo status               counts, cursors, campaigns, response times",
+        "taiwa --demo status               counts, cursors, campaigns, response times\n"
+        "taiwa --demo campaign report WinterCupDesign   figures, timeline, HTML/CSV/JSON report",
         title="next", border_style="green"))
     store.close()
 
@@ -286,6 +296,7 @@ def inbox(ctx: Ctx, states, platform, kind, sentiment, campaign, limit, as_json)
         for r in rows:
             click.echo(json.dumps(r, ensure_ascii=False))
         return
+    _print_alerts(ctx.store())
     _print_inbox(rows, title=f"Inbox ({', '.join(states or ('pending',))})")
 
 
@@ -489,6 +500,79 @@ def status(ctx: Ctx) -> None:
         console.print(f"time to first response: median {_percentile(hours, 0.5):.1f}h, "
                       f"p90 {_percentile(hours, 0.9):.1f}h over {len(hours)} replies")
     _print_campaigns(store)
+
+
+@cli.group()
+def campaign() -> None:
+    """Hashtag campaigns: figures, timelines, reports."""
+
+
+@campaign.command("list")
+@pass_ctx
+def campaign_list(ctx: Ctx) -> None:
+    """Each declared campaign with its entries so far.
+
+    Example: taiwa campaign list"""
+    store = ctx.store()
+    store.sync_campaigns(ctx.config.campaigns)
+    _print_campaigns(store)
+
+
+@campaign.command("report")
+@click.argument("name")
+@click.option("--out", type=click.Path(file_okay=False), help="Folder for report.html, summary.json, entries.csv "
+              "(default: reports/NAME beside the database)")
+@pass_ctx
+def campaign_report(ctx: Ctx, name: str, out: str | None) -> None:
+    """Figures, KPI progress, timeline, spikes, top posts and people; writes HTML, JSON and CSV.
+
+    Example: taiwa campaign report MyKettleMorning"""
+    from . import campaigns
+
+    c = campaigns.find(ctx.config, name)
+    store = ctx.store()
+    store.sync_campaigns(ctx.config.campaigns)
+    report = campaigns.build(store, c)
+    paths = campaigns.write(report, Path(out) if out else ctx.config.database.parent / "reports" / c.name,
+                            store.campaign_entries(c.name))
+    _print_campaign_report(report)
+    console.print(f"wrote {paths['html']} (+ summary.json, entries.csv)")
+
+
+def _print_campaign_report(r) -> None:
+    t = Table(title=f"#{r.campaign} · {r.start} to {r.end}", show_header=False)
+    t.add_column("figure")
+    t.add_column("value", justify="right")
+    for k, v in [("entries", r.entries), ("reposts (apart)", r.reposts), ("participants", r.participants),
+                 ("new / returning", f"{r.new_participants} / {r.returning_participants}"),
+                 ("reach / unique reach", f"{r.reach:,} / {r.unique_reach:,}"),
+                 ("engagement (likes/reposts/replies)", f"{r.engagement['total']} ({r.engagement['likes']}/"
+                                                        f"{r.engagement['reposts']}/{r.engagement['replies']})"),
+                 ("sentiment neg / neu / pos", " / ".join(str(r.sentiment[x]) for x in ("negative", "neutral",
+                                                                                       "positive"))),
+                 ("team reacted to", f"{r.reacted} ({r.reacted_share:.0%}), {r.reactions_waiting} waiting"),
+                 *[(f"goal: {k}", f"{g['actual']:g} / {g['goal']:g} ({g['progress']:.0%})") for k, g in
+                   r.goals.items()],
+                 ("spike hours", str(len(r.spikes)))]:
+        t.add_row(k, str(v))
+    console.print(t)
+
+
+@cli.command()
+@click.argument("alert_id", type=int)
+@actor_option
+@pass_ctx
+def ack(ctx: Ctx, alert_id: int, actor: str) -> None:
+    """Acknowledge an inbox alert (e.g. a campaign spike).
+
+    Example: taiwa ack 3"""
+    ctx.store().acknowledge_alert(alert_id, actor)
+    console.print(f"alert {alert_id} acknowledged")
+
+
+def _print_alerts(store: Store) -> None:
+    for a in store.alerts("open"):
+        console.print(f"[bold magenta]alert {a['id']}[/] {a['kind']}: {a['detail']}  (taiwa ack {a['id']})")
 
 
 @cli.command()

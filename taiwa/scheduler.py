@@ -134,8 +134,12 @@ def job_followups(daemon: "Daemon", store: Store) -> str:
 
 
 def job_campaigns(daemon: "Daemon", store: Store) -> str:
+    from . import campaigns
+
     store.sync_campaigns(daemon.config.campaigns)   # campaigns added to taiwa.toml show up before any entry
-    return f"{store.snapshot_campaigns(daemon.now())} campaigns snapshotted"
+    n = store.snapshot_campaigns(daemon.now())
+    alerts = campaigns.raise_spike_alerts(store, daemon.config)
+    return f"{n} campaigns snapshotted, {alerts} new spike alerts"
 
 
 def job_digest(daemon: "Daemon", store: Store) -> str:

@@ -298,6 +298,25 @@ def m003_daemon_and_followups(db: Database) -> None:
     )
 
 
+@migrations()
+def m004_alerts(db: Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE alerts (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL,                    -- campaign_spike
+            subject TEXT NOT NULL,                 -- the campaign
+            window_start TEXT NOT NULL,
+            detail TEXT NOT NULL,
+            state TEXT NOT NULL DEFAULT 'open',    -- open | acknowledged
+            created_at TEXT NOT NULL,
+            acknowledged_by TEXT NOT NULL DEFAULT '',
+            UNIQUE (kind, subject, window_start)
+        );
+        """
+    )
+
+
 @dataclass
 class IngestResult:
     new: int
@@ -596,11 +615,53 @@ class Store:
 
     def campaign_summary(self) -> list[dict[str, Any]]:
         return self._rows(
-            """SELECT c.name, count(cp.post_id) AS entries, count(DISTINCT p.author_id) AS participants,
+            """SELECT c.name, count(p.id) AS entries, count(DISTINCT p.author_id) AS participants,
                       sum(s.label = 'positive') AS positive, sum(s.label = 'negative') AS negative
                FROM campaigns c LEFT JOIN campaign_posts cp ON cp.campaign = c.name
-               LEFT JOIN posts p ON p.id = cp.post_id LEFT JOIN sentiments s ON s.post_id = p.id
+               LEFT JOIN posts p ON p.id = cp.post_id AND p.is_repost = 0
+               LEFT JOIN sentiments s ON s.post_id = p.id
                GROUP BY c.name ORDER BY c.name""")
+
+    def campaign_entries(self, campaign: str) -> list[dict[str, Any]]:
+        """Every post that entered the campaign (originals and reposts), with author, sentiment and whether the
+        team reacted (an action sent) or has one waiting."""
+        return self._rows(
+            """SELECT p.id, p.platform, p.platform_id, p.text, p.created_at, p.url, p.is_repost, p.likes, p.reposts,
+                      p.replies, p.author_id, a.handle, a.followers, s.label, cp.hashtag,
+                      EXISTS (SELECT 1 FROM actions ac WHERE ac.post_id = p.id AND ac.state = 'sent') AS reacted,
+                      EXISTS (SELECT 1 FROM actions ac WHERE ac.post_id = p.id
+                              AND ac.state IN ('pending', 'approved')) AS reaction_waiting
+               FROM campaign_posts cp JOIN posts p ON p.id = cp.post_id JOIN authors a ON a.id = p.author_id
+               LEFT JOIN sentiments s ON s.post_id = p.id
+               WHERE cp.campaign = ? ORDER BY p.created_at, p.id""", [campaign])
+
+    def first_post_times(self, author_ids: Sequence[str]) -> dict[str, str]:
+        if not author_ids:
+            return {}
+        marks = ",".join("?" * len(author_ids))
+        return {r["author_id"]: r["first"] for r in self._rows(
+            f"SELECT author_id, min(created_at) AS first FROM posts WHERE author_id IN ({marks}) GROUP BY author_id",
+            list(author_ids))}
+
+    def raise_alert(self, kind: str, subject: str, window_start: str, detail: str) -> bool:
+        """Record an alert once per (kind, subject, window); True when it is new."""
+        cur = self.db.execute(
+            """INSERT OR IGNORE INTO alerts (kind, subject, window_start, detail, created_at)
+               VALUES (?, ?, ?, ?, ?)""", [kind, subject, window_start, detail, now_iso()])
+        return cur.rowcount == 1
+
+    def alerts(self, state: str | None = "open") -> list[dict[str, Any]]:
+        if state is None:
+            return self._rows("SELECT * FROM alerts ORDER BY window_start DESC, id DESC")
+        return self._rows("SELECT * FROM alerts WHERE state = ? ORDER BY window_start DESC, id DESC", [state])
+
+    def acknowledge_alert(self, alert_id: int, actor: str) -> None:
+        with self.atomic():
+            cur = self.db.execute("UPDATE alerts SET state = 'acknowledged', acknowledged_by = ? WHERE id = ? "
+                                  "AND state = 'open'", [actor, alert_id])
+            if cur.rowcount != 1:
+                raise NotFound(f"no open alert with id {alert_id}", "`taiwa inbox` lists the open alerts")
+            self._audit(actor, None, "alert_acknowledged", "open", "acknowledged", f"alert {alert_id}")
 
     # ---------------------------------------------------------------- actions
     def create_actions(self, rows: Iterable[dict[str, Any]], at: dt.datetime | None = None) -> int:
