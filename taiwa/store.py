@@ -11,6 +11,10 @@ Open the file with Datasette or `sqlite-utils tables taiwa.db --counts` to look 
     cursors         where each listener stopped, written in the same transaction as the posts it read
     campaigns, campaign_posts   declared hashtag campaigns and the posts that entered them
     ingest_problems lines a listener could not read (file, line, reason); the good lines around them are kept
+    listener_state, platform_usage   pauses (rate limits, budgets), last runs; posts read/written per month
+    campaign_snapshots, alerts       campaign figures over time; spike alerts shown in the inbox
+    followups       replies that asked the customer something, and what came of it
+    jobs, daemon_lock                the daemon's jobs (runs, errors, next run) and its one-per-database lock
 """
 
 from __future__ import annotations
