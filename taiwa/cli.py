@@ -559,6 +559,32 @@ def _print_campaign_report(r) -> None:
 
 
 @cli.command()
+@click.argument("handle")
+@click.option("--platform", help="Only the account on this platform (default: that handle on every platform)")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation")
+@actor_option
+@pass_ctx
+def forget(ctx: Ctx, handle: str, platform: str | None, yes: bool, actor: str) -> None:
+    """Erase everything stored about one author (a privacy request). The audit log keeps only the fact.
+
+    Example: taiwa forget @someone --platform x"""
+    store = ctx.store()
+    authors = store.find_authors(handle, platform)
+    if not authors:
+        raise TaiwaError(f"no author {handle!r}" + (f" on {platform}" if platform else ""),
+                         "check the handle with `taiwa inbox --json` or in the authors table")
+    names = ", ".join(f"@{a['handle']} on {a['platform']}" for a in authors)
+    if not yes and not click.confirm(f"Erase all posts, drafts and history of {names}?"):
+        raise click.exceptions.Abort()
+    for a in authors:
+        counts = store.forget_author(a["id"], actor)
+        console.print(f"erased @{a['handle']} on {a['platform']}: {counts['posts']} posts, {counts['actions']} "
+                      f"actions, {counts['followups']} follow-ups")
+    console.print("[dim]Replies already written to an outbox file or posted on a platform are not touched: "
+                  f"check {ctx.config.outbox} and the platform itself.[/]")
+
+
+@cli.command()
 @click.argument("alert_id", type=int)
 @actor_option
 @pass_ctx

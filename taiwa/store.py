@@ -919,6 +919,39 @@ class Store:
     def followups(self) -> list[dict[str, Any]]:
         return self._rows("SELECT * FROM followups ORDER BY id")
 
+    # ---------------------------------------------------------------- privacy
+    def find_authors(self, handle: str, platform: str | None = None) -> list[dict[str, Any]]:
+        h = handle.lstrip("@").lower()
+        if platform:
+            return self._rows("SELECT * FROM authors WHERE lower(handle) = ? AND platform = ?", [h, platform])
+        return self._rows("SELECT * FROM authors WHERE lower(handle) = ?", [h])
+
+    def forget_author(self, author_id: str, actor: str) -> dict[str, int]:
+        """Erase one author: posts (text, raw JSON), sentiments, priorities, drafts and their memory, follow-ups,
+        campaign entries, the author row, and audit details that quoted their drafts. The audit log keeps the
+        fact that an erasure happened, not the content."""
+        with self.atomic():
+            post_ids = [r["id"] for r in self._rows("SELECT id FROM posts WHERE author_id = ?", [author_id])]
+            marks = ",".join("?" * len(post_ids)) or "NULL"
+            action_ids = [r["id"] for r in self._rows(f"SELECT id FROM actions WHERE post_id IN ({marks})", post_ids)]
+            amarks = ",".join("?" * len(action_ids)) or "NULL"
+            counts = {"posts": len(post_ids), "actions": len(action_ids)}
+            # Audit rows about their actions keep who/when/state, lose any text (edits quote the reply).
+            self.db.execute(f"UPDATE audit SET before = CASE WHEN event = 'edited' THEN '' ELSE before END, "
+                            f"after = CASE WHEN event = 'edited' THEN '' ELSE after END, detail = '' "
+                            f"WHERE action_id IN ({amarks})", action_ids)
+            counts["followups"] = self.db.execute(
+                f"DELETE FROM followups WHERE author_id = ? OR action_id IN ({amarks})", [author_id, *action_ids]
+            ).rowcount
+            for table, col in (("actions", "post_id"), ("sentiments", "post_id"), ("priorities", "post_id"),
+                               ("campaign_posts", "post_id")):
+                self.db.execute(f"DELETE FROM {table} WHERE {col} IN ({marks})", post_ids)
+            self.db.execute("DELETE FROM posts WHERE author_id = ?", [author_id])
+            self.db.execute("DELETE FROM authors WHERE id = ?", [author_id])
+            self._audit(actor, None, "author_forgotten", "", "", f"{counts['posts']} posts, {counts['actions']} "
+                        f"actions erased on request")
+        return counts
+
     # ---------------------------------------------------------------- audit
     def _audit(self, actor: str, action_id: int | None, event: str, before: str, after: str, detail: str) -> None:
         self.db.execute(
