@@ -2,7 +2,8 @@
 
 Definitions (the README repeats them):
     entry           an original post (not a repost) carrying one of the campaign's hashtags, on a covered platform,
-                    between start and end; one post counts once however many queries saw it
+                    between start and end; one post counts once however many queries saw it. The brand's own
+                    posts and spam are not entries (counted in `excluded`)
     reposts         reposts/retweets of entries, counted apart
     participant     an author with at least one entry; *returning* when we have any post of theirs from before
                     their first entry, else *new*
@@ -54,6 +55,7 @@ class Report:
     top_participants: list[dict[str, Any]] = field(default_factory=list)
     timeline: list[dict[str, Any]] = field(default_factory=list)   # per day: date, negative, neutral, positive
     spikes: list[dict[str, Any]] = field(default_factory=list)
+    excluded: dict[str, int] = field(default_factory=dict)          # the brand's own posts, spam
 
 
 def find(config: Config, name: str) -> Campaign:
@@ -81,10 +83,13 @@ def hourly_spikes(counts: dict[dt.datetime, int], *, factor: float = 3.0, min_co
     return spikes
 
 
-def build(store: Store, campaign: Campaign, *, top: int = 5) -> Report:
+def build(store: Store, campaign: Campaign, *, top: int = 5, own_handles: set[str] = frozenset()) -> Report:
     rows = store.campaign_entries(campaign.name)
-    entries = [r for r in rows if not r["is_repost"]]
-    reposts = len(rows) - len(entries)
+    own = [r for r in rows if r["handle"].lower() in own_handles]
+    spam = [r for r in rows if r["intent"] == "spam" and r["handle"].lower() not in own_handles]
+    skip = {r["id"] for r in own + spam}
+    entries = [r for r in rows if not r["is_repost"] and r["id"] not in skip]
+    reposts = sum(1 for r in rows if r["is_repost"] and r["id"] not in skip)
     by_author: dict[str, list[dict]] = defaultdict(list)
     for r in entries:
         by_author[r["author_id"]].append(r)
@@ -129,14 +134,14 @@ def build(store: Store, campaign: Campaign, *, top: int = 5) -> Report:
                   reacted_share=round(reacted / len(entries), 4) if entries else 0.0,
                   reactions_waiting=sum(1 for r in entries if r["reaction_waiting"]), goals=goals,
                   top_posts=top_posts, top_participants=top_participants, timeline=timeline,
-                  spikes=hourly_spikes(hours))
+                  spikes=hourly_spikes(hours), excluded={"own_posts": len(own), "spam": len(spam)})
 
 
 def raise_spike_alerts(store: Store, config: Config) -> int:
     """One inbox alert per campaign spike hour (never twice for the same hour)."""
     new = 0
     for c in config.campaigns:
-        for s in build(store, c).spikes:
+        for s in build(store, c, own_handles=config.brand_handles).spikes:
             detail = (f"#{c.name}: {s['entries']} entries in the hour from {s['hour'][:16]} UTC, "
                       f"against {s['baseline_per_hour']} an hour over the day before")
             new += store.raise_alert("campaign_spike", c.name, s["hour"], detail)
@@ -144,18 +149,28 @@ def raise_spike_alerts(store: Store, config: Config) -> int:
 
 
 # --------------------------------------------------------------------------- files
-def write(report: Report, out_dir: Path, entries: list[dict[str, Any]]) -> dict[str, Path]:
+def exclusion(row: dict[str, Any], own_handles: set[str]) -> str:
+    """Why a campaign row is not an entry ('' when it is one)."""
+    if row["handle"].lower() in own_handles:
+        return "own post"
+    if row["intent"] == "spam":
+        return "spam"
+    return "repost" if row["is_repost"] else ""
+
+
+def write(report: Report, out_dir: Path, entries: list[dict[str, Any]], own_handles: set[str] = frozenset()
+          ) -> dict[str, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {"html": out_dir / "report.html", "json": out_dir / "summary.json", "csv": out_dir / "entries.csv"}
     paths["json"].write_text(json.dumps(asdict(report), ensure_ascii=False, indent=2), encoding="utf-8")
     with open(paths["csv"], "w", encoding="utf-8", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["post_id", "platform", "platform_id", "created_at", "handle", "followers", "repost", "sentiment",
-                    "likes", "reposts", "replies", "reacted", "hashtag", "url", "text"])
+                    "likes", "reposts", "replies", "reacted", "hashtag", "excluded", "url", "text"])
         for r in entries:
             w.writerow([r["id"], r["platform"], r["platform_id"], r["created_at"], r["handle"], r["followers"],
                         int(r["is_repost"]), r["label"] or "", r["likes"], r["reposts"], r["replies"],
-                        int(r["reacted"]), r["hashtag"], r["url"], r["text"]])
+                        int(r["reacted"]), r["hashtag"], exclusion(r, own_handles), r["url"], r["text"]])
     paths["html"].write_text(render_html(report), encoding="utf-8")
     return paths
 
@@ -213,11 +228,13 @@ def render_html(r: Report) -> str:
                 f"{r.engagement['total']} ({r.engagement['likes']} / {r.engagement['reposts']} / "
                 f"{r.engagement['replies']})"),
                ("sentiment (neg / neu / pos)", " / ".join(str(r.sentiment[lab]) for lab in LABELS)),
-               ("entries the team reacted to", f"{r.reacted} ({r.reacted_share:.0%}); {r.reactions_waiting} waiting")]
+               ("entries the team reacted to", f"{r.reacted} ({r.reacted_share:.0%}); {r.reactions_waiting} waiting"),
+               ("not counted: our own posts / spam", f"{r.excluded.get('own_posts', 0)} / {r.excluded.get('spam', 0)}")]
     rows = "".join(f"<tr><th>{e(k)}</th><td>{e(str(v))}</td></tr>" for k, v in figures)
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>#{e(r.campaign)} — taiwa campaign report</title>
-<style>body{{font-family:system-ui,sans-serif;max-width:900px;margin:2em auto;color:#222}}
+<style>body{{font-family:system-ui,"Noto Sans CJK JP","Hiragino Sans","Yu Gothic","Meiryo",sans-serif;
+max-width:900px;margin:2em auto;color:#222}}
 table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ddd;padding:4px 8px;text-align:left;
 vertical-align:top}}th{{background:#f6f6f6}}.legend span{{display:inline-block;width:10px;height:10px;margin:0 4px}}
 </style></head><body>

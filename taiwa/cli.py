@@ -135,8 +135,9 @@ def demo(ctx: Ctx, keep: bool, limit: int) -> None:
     _print_inbox(store.inbox(states=("pending",), limit=limit), title="Inbox: highest priority first")
     _print_campaigns(store)
     first = cfg.campaigns[0]
-    report = campaigns.build(store, first)
-    paths = campaigns.write(report, cfg.database.parent / "reports" / first.name, store.campaign_entries(first.name))
+    report = campaigns.build(store, first, own_handles=cfg.brand_handles)
+    paths = campaigns.write(report, cfg.database.parent / "reports" / first.name, store.campaign_entries(first.name),
+                            cfg.brand_handles)
     _print_campaign_report(report)
     console.print(f"campaign report: {paths['html']}")
     console.print(Panel(
@@ -532,9 +533,9 @@ def campaign_report(ctx: Ctx, name: str, out: str | None) -> None:
     c = campaigns.find(ctx.config, name)
     store = ctx.store()
     store.sync_campaigns(ctx.config.campaigns)
-    report = campaigns.build(store, c)
+    report = campaigns.build(store, c, own_handles=ctx.config.brand_handles)
     paths = campaigns.write(report, Path(out) if out else ctx.config.database.parent / "reports" / c.name,
-                            store.campaign_entries(c.name))
+                            store.campaign_entries(c.name), ctx.config.brand_handles)
     _print_campaign_report(report)
     console.print(f"wrote {paths['html']} (+ summary.json, entries.csv)")
 
@@ -553,6 +554,7 @@ def _print_campaign_report(r) -> None:
                  ("team reacted to", f"{r.reacted} ({r.reacted_share:.0%}), {r.reactions_waiting} waiting"),
                  *[(f"goal: {k}", f"{g['actual']:g} / {g['goal']:g} ({g['progress']:.0%})") for k, g in
                    r.goals.items()],
+                 ("not counted: own posts / spam", f"{r.excluded['own_posts']} / {r.excluded['spam']}"),
                  ("spike hours", str(len(r.spikes)))]:
         t.add_row(k, str(v))
     console.print(t)

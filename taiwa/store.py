@@ -623,6 +623,8 @@ class Store:
                       sum(s.label = 'positive') AS positive, sum(s.label = 'negative') AS negative
                FROM campaigns c LEFT JOIN campaign_posts cp ON cp.campaign = c.name
                LEFT JOIN posts p ON p.id = cp.post_id AND p.is_repost = 0
+                   AND NOT EXISTS (SELECT 1 FROM priorities pr WHERE pr.post_id = cp.post_id
+                                   AND (pr.intent = 'spam' OR pr.reasons LIKE '%our own post%'))
                LEFT JOIN sentiments s ON s.post_id = p.id
                GROUP BY c.name ORDER BY c.name""")
 
@@ -631,12 +633,12 @@ class Store:
         team reacted (an action sent) or has one waiting."""
         return self._rows(
             """SELECT p.id, p.platform, p.platform_id, p.text, p.created_at, p.url, p.is_repost, p.likes, p.reposts,
-                      p.replies, p.author_id, a.handle, a.followers, s.label, cp.hashtag,
+                      p.replies, p.author_id, a.handle, a.followers, s.label, cp.hashtag, pr.intent,
                       EXISTS (SELECT 1 FROM actions ac WHERE ac.post_id = p.id AND ac.state = 'sent') AS reacted,
                       EXISTS (SELECT 1 FROM actions ac WHERE ac.post_id = p.id
                               AND ac.state IN ('pending', 'approved')) AS reaction_waiting
                FROM campaign_posts cp JOIN posts p ON p.id = cp.post_id JOIN authors a ON a.id = p.author_id
-               LEFT JOIN sentiments s ON s.post_id = p.id
+               LEFT JOIN sentiments s ON s.post_id = p.id LEFT JOIN priorities pr ON pr.post_id = p.id
                WHERE cp.campaign = ? ORDER BY p.created_at, p.id""", [campaign])
 
     def first_post_times(self, author_ids: Sequence[str]) -> dict[str, str]:

@@ -34,12 +34,14 @@ def setup(tmp_path, store, cfg):
         record(6, f"RT @amy: love it {TAG}", handle="dan", followers=7, hours=2, is_repost=True),
         record(7, f"too late {TAG}", handle="eve", followers=900, hours=24 * 5),       # after the end
         record(8, f"off topic #Other", handle="fay", followers=10, hours=3),
+        record(9, f"Join {TAG} and win a kettle!", handle="kettlebird", followers=48000, hours=4),   # our own
+        record(10, f"Earn $500/day with crypto, DM me https://spam.example {TAG}", handle="bot", hours=5),
     ]
     listen(store, [ReplayListener(write_jsonl(tmp_path / "a.jsonl", posts))])
     # The same post 1 arrives again from a second query/file: it must count once.
     listen(store, [ReplayListener(write_jsonl(tmp_path / "b.jsonl", [posts[0]]))])
     labels = {"1": "positive", "2": "neutral", "3": "positive", "4": "neutral", "5": "negative", "6": "positive",
-              "7": "positive", "8": "neutral"}
+              "7": "positive", "8": "neutral", "9": "positive", "10": "neutral"}
     ids = {r["platform_id"]: r["id"] for r in store._rows("SELECT id, platform_id FROM posts")}
     store.save_sentiments([(ids[k], _sent(v)) for k, v in labels.items()])
     triage(store, cfg, now=T0 + dt.timedelta(days=3))
@@ -53,9 +55,10 @@ def test_figures_match_the_hand_count(tmp_path, store, cfg):
     like1 = store._scalar("SELECT id FROM actions WHERE post_id = ? AND kind = 'like'", [ids["1"]])
     approval.approve(store, like1, actor="kim")
     senders.send_approved(store, lambda a: senders.OutboxSender(tmp_path / "out.jsonl"))
-    r = campaigns.build(store, campaigns.find(cfg, "TestCamp"))
-    # entries: posts 1, 2, 3, 5 (6 is a repost, 7 after the end, 8 another tag; 1 seen twice counts once)
-    assert r.entries == 4 and r.reposts == 1
+    r = campaigns.build(store, campaigns.find(cfg, "TestCamp"), own_handles=cfg.brand_handles)
+    # entries: posts 1, 2, 3, 5 (6 is a repost, 7 after the end, 8 another tag, 9 ours, 10 spam;
+    # 1 seen twice counts once)
+    assert r.entries == 4 and r.reposts == 1 and r.excluded == {"own_posts": 1, "spam": 1}
     # participants amy, bob, cat; cat posted before her first entry → returning
     assert (r.participants, r.new_participants, r.returning_participants) == (3, 2, 1)
     assert r.reach == 100 + 1000 + 100 + 50 and r.unique_reach == 100 + 1000 + 50
@@ -83,11 +86,13 @@ def test_positive_entries_get_one_proposed_like_each(tmp_path, store, cfg):
 def test_report_files(tmp_path, store, cfg):
     setup(tmp_path, store, cfg)
     c = campaigns.find(cfg, "#testcamp")
-    paths = campaigns.write(campaigns.build(store, c), tmp_path / "rep", store.campaign_entries(c.name))
+    paths = campaigns.write(campaigns.build(store, c, own_handles=cfg.brand_handles), tmp_path / "rep",
+                            store.campaign_entries(c.name), cfg.brand_handles)
     summary = json.loads(paths["json"].read_text(encoding="utf-8"))
     assert summary["entries"] == 4 and summary["unique_reach"] == 1150
     rows = list(csv.DictReader(paths["csv"].open(encoding="utf-8")))
-    assert len(rows) == 5 and sum(int(r["repost"]) for r in rows) == 1
+    assert len(rows) == 7                                                   # the export keeps every row
+    assert sorted(r["excluded"] for r in rows) == ["", "", "", "", "own post", "repost", "spam"]
     page = paths["html"].read_text(encoding="utf-8")
     assert "<svg" in page and "#TestCamp" in page and "unique reach" in page
 
