@@ -133,7 +133,7 @@ def demo(ctx: Ctx, keep: bool, limit: int) -> None:
     campaigns.raise_spike_alerts(store, cfg)
     _print_alerts(store)
     _print_inbox(store.inbox(states=("pending",), limit=limit), title="Inbox: highest priority first")
-    _print_campaigns(store)
+    _print_campaigns(store, ctx.config.brand_handles)
     first = cfg.campaigns[0]
     report = campaigns.build(store, first, own_handles=cfg.brand_handles)
     paths = campaigns.write(report, cfg.database.parent / "reports" / first.name, store.campaign_entries(first.name),
@@ -265,8 +265,8 @@ def _clip(text: str, n: int) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
-def _print_campaigns(store: Store) -> None:
-    rows = store.campaign_summary()
+def _print_campaigns(store: Store, own_handles: set[str] = frozenset()) -> None:
+    rows = store.campaign_summary(own_handles)
     if not rows:
         return
     t = Table(title="Campaigns")
@@ -500,7 +500,7 @@ def status(ctx: Ctx) -> None:
                  .total_seconds() / 3600 for r in rt]
         console.print(f"time to first response: median {_percentile(hours, 0.5):.1f}h, "
                       f"p90 {_percentile(hours, 0.9):.1f}h over {len(hours)} replies")
-    _print_campaigns(store)
+    _print_campaigns(store, ctx.config.brand_handles)
 
 
 @cli.group()
@@ -516,7 +516,7 @@ def campaign_list(ctx: Ctx) -> None:
     Example: taiwa campaign list"""
     store = ctx.store()
     store.sync_campaigns(ctx.config.campaigns)
-    _print_campaigns(store)
+    _print_campaigns(store, ctx.config.brand_handles)
 
 
 @campaign.command("report")

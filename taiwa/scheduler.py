@@ -137,7 +137,7 @@ def job_campaigns(daemon: "Daemon", store: Store) -> str:
     from . import campaigns
 
     store.sync_campaigns(daemon.config.campaigns)   # campaigns added to taiwa.toml show up before any entry
-    n = store.snapshot_campaigns(daemon.now())
+    n = store.snapshot_campaigns(daemon.now(), daemon.config.brand_handles)
     alerts = campaigns.raise_spike_alerts(store, daemon.config)
     return f"{n} campaigns snapshotted, {alerts} new spike alerts"
 
@@ -155,7 +155,7 @@ def job_digest(daemon: "Daemon", store: Store) -> str:
              "- actions: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())),
              f"- time to first response: median {statistics.median(hours):.1f}h over {len(hours)} replies"
              if hours else "- time to first response: no replies sent yet"]
-    for c in store.campaign_summary():
+    for c in store.campaign_summary(daemon.config.brand_handles):
         lines.append(f"- #{c['name']}: {c['entries']} entries, {c['participants']} participants")
     path = daemon.config.database.parent / "digests" / f"digest-{now:%Y-%m-%d}.md"
     path.parent.mkdir(parents=True, exist_ok=True)

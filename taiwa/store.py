@@ -617,16 +617,19 @@ class Store:
             self.db.conn.executemany(
                 "INSERT OR IGNORE INTO campaign_posts (campaign, post_id, hashtag) VALUES (?, ?, ?)", list(rows))
 
-    def campaign_summary(self) -> list[dict[str, Any]]:
+    def campaign_summary(self, own_handles: Iterable[str] = ()) -> list[dict[str, Any]]:
+        """Entries per campaign: originals only, without spam and without the brand's own accounts' posts."""
+        own = sorted({h.lower() for h in own_handles})
+        marks = ",".join("?" * len(own)) or "NULL"
         return self._rows(
-            """SELECT c.name, count(p.id) AS entries, count(DISTINCT p.author_id) AS participants,
+            f"""SELECT c.name, count(p.id) AS entries, count(DISTINCT p.author_id) AS participants,
                       sum(s.label = 'positive') AS positive, sum(s.label = 'negative') AS negative
                FROM campaigns c LEFT JOIN campaign_posts cp ON cp.campaign = c.name
                LEFT JOIN posts p ON p.id = cp.post_id AND p.is_repost = 0
-                   AND NOT EXISTS (SELECT 1 FROM priorities pr WHERE pr.post_id = cp.post_id
-                                   AND (pr.intent = 'spam' OR pr.reasons LIKE '%our own post%'))
+                   AND NOT EXISTS (SELECT 1 FROM priorities pr WHERE pr.post_id = cp.post_id AND pr.intent = 'spam')
+                   AND NOT EXISTS (SELECT 1 FROM authors a WHERE a.id = p.author_id AND lower(a.handle) IN ({marks}))
                LEFT JOIN sentiments s ON s.post_id = p.id
-               GROUP BY c.name ORDER BY c.name""")
+               GROUP BY c.name ORDER BY c.name""", own)
 
     def campaign_entries(self, campaign: str) -> list[dict[str, Any]]:
         """Every post that entered the campaign (originals and reposts), with author, sentiment and whether the
@@ -863,8 +866,8 @@ class Store:
             "followups_waiting": self._scalar("SELECT count(*) FROM followups WHERE state = 'waiting'"),
         }
 
-    def snapshot_campaigns(self, at: dt.datetime) -> int:
-        rows = self.campaign_summary()
+    def snapshot_campaigns(self, at: dt.datetime, own_handles: Iterable[str] = ()) -> int:
+        rows = self.campaign_summary(own_handles)
         with self.atomic():
             self.db.conn.executemany(
                 """INSERT OR REPLACE INTO campaign_snapshots (campaign, at, entries, participants, positive, negative)

@@ -59,6 +59,8 @@ def test_figures_match_the_hand_count(tmp_path, store, cfg):
     # entries: posts 1, 2, 3, 5 (6 is a repost, 7 after the end, 8 another tag, 9 ours, 10 spam;
     # 1 seen twice counts once)
     assert r.entries == 4 and r.reposts == 1 and r.excluded == {"own_posts": 1, "spam": 1}
+    summary = {c["name"]: c for c in store.campaign_summary(cfg.brand_handles)}["TestCamp"]
+    assert (summary["entries"], summary["participants"], summary["positive"]) == (4, 3, 2)   # the table agrees
     # participants amy, bob, cat; cat posted before her first entry → returning
     assert (r.participants, r.new_participants, r.returning_participants) == (3, 2, 1)
     assert r.reach == 100 + 1000 + 100 + 50 and r.unique_reach == 100 + 1000 + 50
