@@ -13,6 +13,7 @@ from typing import Any, Iterator
 
 import click
 from rich.console import Console
+from rich.markup import escape as esc
 from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -100,7 +101,7 @@ def init(path: str, force: bool) -> None:
         raise TaiwaError(f"{p} already exists", "use --force to overwrite it, or pass another path")
     p.write_text(config_mod.sample_config_text(), encoding="utf-8")
     config_mod.load(p)  # the example must always be valid
-    console.print(f"wrote {p} — edit brands, campaigns and platforms, then run [bold]taiwa listen[/]")
+    console.print(f"wrote {esc(str(p))} — edit brands, campaigns and platforms, then run [bold]taiwa listen[/]")
 
 
 @cli.command()
@@ -139,7 +140,7 @@ def demo(ctx: Ctx, keep: bool, limit: int) -> None:
     paths = campaigns.write(report, cfg.database.parent / "reports" / first.name, store.campaign_entries(first.name),
                             cfg.brand_handles)
     _print_campaign_report(report)
-    console.print(f"campaign report: {paths['html']}")
+    console.print(f"campaign report: {esc(str(paths['html']))}")
     console.print(Panel(
         "taiwa --demo show ID              the post, the why, the author's history, the draft\n"
         "taiwa --demo approve ID           approve as drafted (or --text \"...\" to edit first)\n"
@@ -201,11 +202,11 @@ def _process(ctx: Ctx, store: Store, *, listeners: list | None):
 
 def _print_listen_problems(report: pipeline.ListenReport, limit: int = 10) -> None:
     for problem in report.problems[:limit]:
-        err_console.print(f"[yellow]skipped[/] {problem}")
+        err_console.print(f"[yellow]skipped[/] {esc(problem)}")
     if len(report.problems) > limit:
         err_console.print(f"[yellow]… and {len(report.problems) - limit} more (taiwa status lists them)[/]")
     for name, why in report.paused.items():
-        err_console.print(f"[cyan]paused[/] {name}: {why}")
+        err_console.print(f"[cyan]paused[/] {esc(name)}: {esc(why)}")
 
 
 # ------------------------------------------------------------------------------------------------ listening
@@ -240,7 +241,7 @@ def _why(row: dict[str, Any], *, skip_sentiment: bool = False) -> str:
 
 def _print_inbox(rows: list[dict[str, Any]], title: str) -> None:
     if not rows:
-        console.print(f"[dim]{title}: nothing waiting[/]")
+        console.print(f"[dim]{esc(title)}: nothing waiting[/]")
         return
     table = Table(title=title, show_lines=True, expand=True)
     table.add_column("id", justify="right", no_wrap=True)
@@ -273,7 +274,7 @@ def _print_campaigns(store: Store, own_handles: set[str] = frozenset()) -> None:
     for c in ("campaign", "entries", "participants", "positive", "negative"):
         t.add_column(c, justify="right" if c != "campaign" else "left")
     for r in rows:
-        t.add_row(f"#{r['name']}", str(r["entries"]), str(r["participants"]), str(r["positive"] or 0),
+        t.add_row(Text(f"#{r['name']}"), str(r["entries"]), str(r["participants"]), str(r["positive"] or 0),
                   str(r["negative"] or 0))
     console.print(t)
 
@@ -323,10 +324,10 @@ def show(ctx: Ctx, action_id: int) -> None:
                                                                     ("intent", "intent_c"), ("reach", "reach_c"),
                                                                     ("recency", "recency_c"),
                                                                     ("campaign", "campaign_c")]]))
-    console.print(f"why: {_why(a)}")
+    console.print(f"why: {esc(_why(a))}")
     memory = json.loads(a["memory"] or "[]")
     if memory:
-        t = Table(title=f"@{a['handle']}'s history with us", expand=True)
+        t = Table(title=f"@{esc(a['handle'])}'s history with us", expand=True)
         for c in ("when", "sentiment", "they said", "we replied"):
             t.add_column(c, overflow="fold")
         for m in memory:
@@ -343,7 +344,8 @@ def show(ctx: Ctx, action_id: int) -> None:
     else:
         console.print(Panel("♥ like this post", title=f"like · {a['state']}"))
     for e in store.audit_log(action_id):
-        console.print(f"[dim]{e['at']} {e['actor']}: {e['before'] or '∅'} → {e['after']} {e['detail']}[/]")
+        console.print(f"[dim]{e['at']} {esc(e['actor'])}: {esc(e['before'] or '∅')} → {esc(e['after'])} "
+                      f"{esc(e['detail'])}[/]")
 
 
 @cli.command()
@@ -360,7 +362,7 @@ def approve(ctx: Ctx, action_ids: tuple[int, ...], text: str | None, actor: str)
     store = ctx.store()
     for action_id in action_ids:
         a = approval.approve(store, action_id, actor=actor, text=text)
-        console.print(f"[green]approved[/] {a['kind']} {action_id} for @{a['handle']} — `taiwa send` sends it")
+        console.print(f"[green]approved[/] {a['kind']} {action_id} for @{esc(a['handle'])} — `taiwa send` sends it")
 
 
 @cli.command()
@@ -373,7 +375,7 @@ def reject(ctx: Ctx, action_id: int, reason: str, actor: str) -> None:
 
     Example: taiwa reject 7 --reason "already handled by phone" """
     a = approval.reject(ctx.store(), action_id, actor=actor, reason=reason)
-    console.print(f"[red]rejected[/] {a['kind']} {action_id}: {reason}")
+    console.print(f"[red]rejected[/] {a['kind']} {action_id}: {esc(reason)}")
 
 
 @cli.command()
@@ -405,7 +407,7 @@ def send(ctx: Ctx, actor: str) -> None:
                   f"waiting for a sender {report.skipped}, moved to needs_check {report.recovered}"
                   + (f" → {ctx.config.outbox}" if report.sent else ""))
     for platform, why in problems.items():
-        err_console.print(f"[yellow]{platform}: not sent[/] — {why}")
+        err_console.print(f"[yellow]{platform}: not sent[/] — {esc(why)}")
 
 
 @cli.command()
@@ -418,7 +420,7 @@ def label(ctx: Ctx, post_id: int, label: str, actor: str) -> None:
 
     Example: taiwa label 41 negative"""
     ctx.store().correct_sentiment(post_id, label, actor)
-    console.print(f"post {post_id} labelled {label} by {actor}")
+    console.print(f"post {post_id} labelled {label} by {esc(actor)}")
 
 
 @cli.command()
@@ -433,7 +435,7 @@ def audit(ctx: Ctx, action_id: int | None, limit: int) -> None:
     for c in ("at", "actor", "action", "event", "before", "after", "detail"):
         t.add_column(c, overflow="fold")
     for e in ctx.store().audit_log(action_id, limit=limit):
-        t.add_row(e["at"], e["actor"], str(e["action_id"] or ""), e["event"], Text(e["before"][:80]),
+        t.add_row(e["at"], Text(e["actor"]), str(e["action_id"] or ""), e["event"], Text(e["before"][:80]),
                   Text(e["after"][:80]), Text(e["detail"][:120]))
     console.print(t)
 
@@ -459,16 +461,18 @@ def status(ctx: Ctx) -> None:
     open_n = sum(counts.get(s, 0) for s in OPEN_STATES)
     console.print(f"open: {open_n}")
     for c in store.cursors():
-        console.print(f"listener {c['listener']}: {c['posts_read']} posts read, at {c['position']}, "
+        console.print(f"listener {esc(c['listener'])}: {c['posts_read']} posts read, at {esc(c['position'])}, "
                       f"updated {c['updated_at']}")
     problems = store.ingest_problems(limit=10)
     for p in problems:
-        console.print(f"[yellow]unreadable[/] {p['location']}: {p['reason']}")
+        console.print(f"[yellow]unreadable[/] {esc(p['location'])}: {esc(p['reason'])}")
     for st in store.listener_states():
         paused = store.paused_until(st["listener"])
-        console.print(f"listener {st['listener']}: last run {st['last_run_at'] or 'never'} ({st['last_result']})"
-                      + (f", {st['errors']} errors, last: {st['last_error']}" if st["errors"] else "")
-                      + (f", [cyan]paused until {paused[0]:%Y-%m-%d %H:%M} UTC: {paused[1]}[/]" if paused else ""))
+        console.print(f"listener {esc(st['listener'])}: last run {st['last_run_at'] or 'never'} "
+                      f"({esc(st['last_result'])})"
+                      + (f", {st['errors']} errors, last: {esc(st['last_error'])}" if st["errors"] else "")
+                      + (f", [cyan]paused until {paused[0]:%Y-%m-%d %H:%M} UTC: {esc(paused[1])}[/]" if paused
+                         else ""))
     if ctx.config.platform("x")["enabled"] or store.usage("x")["reads"]:
         u, x = store.usage("x"), ctx.config.platform("x")
         console.print(f"X this month: {u['reads']} of {x['monthly_read_budget']} posts read, "
@@ -476,7 +480,7 @@ def status(ctx: Ctx) -> None:
     q = store.queue_sizes()
     console.print("queues: " + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in q.items()))
     holder = store.lock_holder()
-    console.print(f"daemon: pid {holder['pid']} on {holder['host']} since {holder['started_at']}, "
+    console.print(f"daemon: pid {holder['pid']} on {esc(holder['host'])} since {holder['started_at']}, "
                   f"last heartbeat {holder['heartbeat_at']}" if holder else "daemon: not running")
     jobs = [j for j in store.jobs() if j["name"] != "heartbeat"]
     if jobs:
@@ -493,7 +497,7 @@ def status(ctx: Ctx) -> None:
         console.print(t)
         for j in jobs:
             if j["last_error"]:
-                console.print(f"[red]{j['name']} last error:[/] {j['last_error']}")
+                console.print(f"[red]{j['name']} last error:[/] {esc(j['last_error'])}")
     rt = store.response_times()
     if rt:
         hours = [(dt.datetime.fromisoformat(r["first_sent"]) - dt.datetime.fromisoformat(r["created_at"]))
@@ -537,11 +541,11 @@ def campaign_report(ctx: Ctx, name: str, out: str | None) -> None:
     paths = campaigns.write(report, Path(out) if out else ctx.config.database.parent / "reports" / c.name,
                             store.campaign_entries(c.name), ctx.config.brand_handles)
     _print_campaign_report(report)
-    console.print(f"wrote {paths['html']} (+ summary.json, entries.csv)")
+    console.print(f"wrote {esc(str(paths['html']))} (+ summary.json, entries.csv)")
 
 
 def _print_campaign_report(r) -> None:
-    t = Table(title=f"#{r.campaign} · {r.start} to {r.end}", show_header=False)
+    t = Table(title=f"#{esc(r.campaign)} · {r.start} to {r.end}", show_header=False)
     t.add_column("figure")
     t.add_column("value", justify="right")
     for k, v in [("entries", r.entries), ("reposts (apart)", r.reposts), ("participants", r.participants),
@@ -580,7 +584,7 @@ def forget(ctx: Ctx, handle: str, platform: str | None, yes: bool, actor: str) -
         raise click.exceptions.Abort()
     for a in authors:
         counts = store.forget_author(a["id"], actor)
-        console.print(f"erased @{a['handle']} on {a['platform']}: {counts['posts']} posts, {counts['actions']} "
+        console.print(f"erased @{esc(a['handle'])} on {esc(a['platform'])}: {counts['posts']} posts, {counts['actions']} "
                       f"actions, {counts['followups']} follow-ups")
     console.print("[dim]Replies already written to an outbox file or posted on a platform are not touched: "
                   f"check {ctx.config.outbox} and the platform itself.[/]")
@@ -600,7 +604,7 @@ def ack(ctx: Ctx, alert_id: int, actor: str) -> None:
 
 def _print_alerts(store: Store) -> None:
     for a in store.alerts("open"):
-        console.print(f"[bold magenta]alert {a['id']}[/] {a['kind']}: {a['detail']}  (taiwa ack {a['id']})")
+        console.print(f"[bold magenta]alert {a['id']}[/] {a['kind']}: {esc(a['detail'])}  (taiwa ack {a['id']})")
 
 
 @cli.command()
@@ -646,7 +650,7 @@ def doctor(ctx: Ctx) -> None:
             console.print("  reading: [green]the bearer token works[/]")
         except TaiwaError as e:
             ok = False
-            console.print(f"  reading: [red]{e.message}[/]\n  → {e.hint}")
+            console.print(f"  reading: [red]{esc(e.message)}[/]\n  → {esc(e.hint or '')}")
     elif x["enabled"]:
         ok = False
     if all(present[k] for k in names if k != "bearer_token_env"):
@@ -659,10 +663,10 @@ def doctor(ctx: Ctx) -> None:
         try:
             me = call_x(client.get_me, what="the posting account", env=names["access_token_env"], retries=1,
                         user_auth=True)
-            console.print(f"  posting: [green]as @{me['data']['username']}[/]")
+            console.print(f"  posting: [green]as @{esc(me['data']['username'])}[/]")
         except TaiwaError as e:
             ok = False
-            console.print(f"  posting: [red]{e.message}[/]\n  → {e.hint}")
+            console.print(f"  posting: [red]{esc(e.message)}[/]\n  → {esc(e.hint or '')}")
     elif x["enabled"]:
         console.print("  posting: approved X replies wait until the four user-context variables are set")
     ig = cfg.platform("instagram")
@@ -680,7 +684,7 @@ def doctor(ctx: Ctx) -> None:
                       "default" else f"sentiment model: {cfg.get('model', 'name')}")
     except TaiwaError as e:
         ok = False
-        console.print(f"sentiment model: [red]{e.message}[/]")
+        console.print(f"sentiment model: [red]{esc(e.message)}[/]")
     if not ok:
         raise TaiwaError("some enabled sources cannot be used yet", "fix the lines marked above")
 
@@ -766,9 +770,9 @@ def main() -> None:
     try:
         cli(standalone_mode=False)
     except TaiwaError as e:
-        err_console.print(f"[bold red]error:[/] {e.message}")
+        err_console.print(f"[bold red]error:[/] {esc(e.message)}")
         if e.hint:
-            err_console.print(f"  [yellow]→ {e.hint}[/]")
+            err_console.print(f"  [yellow]→ {esc(e.hint)}[/]")
         sys.exit(e.exit_code)
     except click.exceptions.Abort:
         err_console.print("aborted")
@@ -777,7 +781,7 @@ def main() -> None:
         e.show()
         sys.exit(e.exit_code)
     except FileNotFoundError as e:
-        err_console.print(f"[bold red]error:[/] {e}")
+        err_console.print(f"[bold red]error:[/] {esc(str(e))}")
         sys.exit(2)
 
 

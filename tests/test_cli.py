@@ -76,3 +76,26 @@ def test_model_eval_on_the_hand_labelled_set(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "hand-labelled English (routed), 54 posts: accuracy" in r.stdout
     assert "hand-labelled Japanese (routed), 39 posts: accuracy" in r.stdout
+
+
+def test_markup_and_html_in_hostile_input_never_break_the_terminal(project):
+    """Post text, handles, field names and reasons come from outside: rich must print them, not parse them."""
+    bad = project / "hostile.jsonl"
+    bad.write_text(
+        '{"id": "1", "text": "hi", "created_at": "2026-11-20T00:00:00Z", "author_handle": "a", "[/x]": 1}\n'
+        '{"id": "2", "text": "[bold red]fake[/] <script>alert(1)</script> \\u200b\\u202e", '
+        '"created_at": "2026-11-20T00:00:00Z", "author_handle": "b[/]"}\n', encoding="utf-8")
+    r = taiwa("-c", "taiwa.toml", "listen", "--no-process", "--file", str(bad), cwd=project)
+    assert r.returncode == 0, r.stderr
+    assert "unknown field(s) ['[/x]']" in r.stderr
+    s = Store(project / "taiwa.db")
+    s.create_actions([{"post_id": 1, "kind": "reply", "text": "[/] reply [link=x]y[/link]"}])
+    s.close()
+    for args in (["status"], ["inbox"], ["show", "1"], ["audit"]):
+        r = taiwa("-c", "taiwa.toml", *args, cwd=project)
+        assert r.returncode == 0 and "Traceback" not in r.stderr, (args, r.stderr)
+    r = taiwa("-c", "taiwa.toml", "reject", "1", "--reason", "[/nope] spam", cwd=project)
+    assert r.returncode == 0 and "[/nope] spam" in r.stdout
+    (project / "bad.toml").write_text('[model]\nname = 5\ndevice = "[/x]"\n', encoding="utf-8")
+    r = taiwa("-c", "bad.toml", "status", cwd=project)
+    assert r.returncode == 2 and "Traceback" not in r.stderr and "model.name" in r.stderr
