@@ -4,10 +4,13 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench clean install
+.PHONY: demo serve test bench clean install
 
 demo: $(STAMP)
 	$(BIN)/taiwa demo
+
+serve: $(STAMP)
+	$(BIN)/taiwa --demo serve
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

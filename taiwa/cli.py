@@ -6,6 +6,7 @@ import datetime as dt
 import getpass
 import json
 import os
+import secrets
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -141,6 +142,15 @@ def demo(ctx: Ctx, keep: bool, limit: int) -> None:
                             cfg.brand_handles)
     _print_campaign_report(report)
     console.print(f"campaign report: {esc(str(paths['html']))}")
+    password = secrets.token_urlsafe(9)
+    if any(u["name"] == "demo" for u in store.users()):
+        store.set_user("demo", "taiwa demo", password=password)
+    else:
+        store.add_user("demo", "admin", password, "taiwa demo")
+    console.print(Panel(
+        f"make serve      (or: {esc(sys.executable.rsplit('/', 1)[0])}/taiwa --demo serve)\n"
+        f"then open http://127.0.0.1:8000 and sign in as [bold]demo[/] / [bold]{esc(password)}[/]",
+        title="approve replies in the browser", border_style="cyan"))
     console.print(Panel(
         "taiwa --demo show ID              the post, the why, the author's history, the draft\n"
         "taiwa --demo approve ID           approve as drafted (or --text \"...\" to edit first)\n"
@@ -623,6 +633,105 @@ def run(ctx: Ctx, jobs: str | None, quiet: bool) -> None:
     daemon = Daemon(cfg, jobs=[j.strip() for j in jobs.split(",")] if jobs else None)
     console.print(f"taiwa daemon pid {daemon.pid} on {cfg.database}: {', '.join(daemon.jobs)} — Ctrl-C to stop")
     daemon.run_forever()
+
+
+# ------------------------------------------------------------------------------------------------ the web inbox
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on (keep 127.0.0.1 unless a TLS proxy is in front)")
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--secure-cookies", is_flag=True, help="Mark cookies Secure (when served behind HTTPS)")
+@pass_ctx
+def serve(ctx: Ctx, host: str, port: int, secure_cookies: bool) -> None:
+    """Serve the approval inbox in the browser (sign in with an account from `taiwa user add`).
+
+    Example: taiwa serve  →  open http://127.0.0.1:8000"""
+    import uvicorn
+
+    from .web.app import create_app
+
+    store = ctx.store()
+    users = store.users()
+    store.close()
+    if not any(not u["disabled"] for u in users):
+        raise TaiwaError("nobody can sign in: the team has no accounts yet",
+                         "add one first: taiwa user add YOUR_NAME --role admin")
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        err_console.print(f"[yellow]warning:[/] serving on {esc(host)}: anyone who can reach it can try to sign "
+                          "in; put it behind HTTPS and use --secure-cookies")
+    app = create_app(ctx.config, secure_cookies=secure_cookies)
+    console.print(f"taiwa inbox on [bold]http://{esc(host)}:{port}[/] ({ctx.config.database}) — Ctrl-C to stop")
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+@cli.group()
+def user() -> None:
+    """The team who use the inbox: viewer < responder (edit, snooze, assign) < approver (approve, send) < admin."""
+
+
+def _new_password(password: str | None) -> str:
+    if password is not None:
+        return password
+    return click.prompt("password (10+ characters)", hide_input=True, confirmation_prompt=True)
+
+
+@user.command("add")
+@click.argument("name")
+@click.option("--role", type=click.Choice(["viewer", "responder", "approver", "admin"]), default="responder",
+              show_default=True)
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input (for scripts)")
+@actor_option
+@pass_ctx
+def user_add(ctx: Ctx, name: str, role: str, password_stdin: bool, actor: str) -> None:
+    """Add a teammate. The password is asked for (or read with --password-stdin) and only its hash is kept.
+
+    Example: taiwa user add aiko --role approver"""
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else _new_password(None)
+    ctx.store().add_user(name, role, password, actor)
+    console.print(f"added {esc(name)} ({role})")
+
+
+@user.command("list")
+@pass_ctx
+def user_list(ctx: Ctx) -> None:
+    """The team and their roles."""
+    for u in ctx.store().users():
+        console.print(f"{esc(u['name'])}  {u['role']}  since {u['created_at'][:10]}"
+                      + ("  [red]disabled[/]" if u["disabled"] else ""))
+
+
+@user.command("role")
+@click.argument("name")
+@click.argument("role", type=click.Choice(["viewer", "responder", "approver", "admin"]))
+@actor_option
+@pass_ctx
+def user_role(ctx: Ctx, name: str, role: str, actor: str) -> None:
+    """Change a teammate's role."""
+    ctx.store().set_user(name, actor, role=role)
+    console.print(f"{esc(name)} is now {role}")
+
+
+@user.command("passwd")
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True, help="Read the new password from standard input")
+@actor_option
+@pass_ctx
+def user_passwd(ctx: Ctx, name: str, password_stdin: bool, actor: str) -> None:
+    """Set a new password (signs them out everywhere)."""
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else _new_password(None)
+    ctx.store().set_user(name, actor, password=password)
+    console.print(f"new password set for {esc(name)}")
+
+
+@user.command("disable")
+@click.argument("name")
+@click.option("--enable", is_flag=True, help="Enable the account again")
+@actor_option
+@pass_ctx
+def user_disable(ctx: Ctx, name: str, enable: bool, actor: str) -> None:
+    """Stop (or allow again) a teammate signing in; their sessions end at once."""
+    ctx.store().set_user(name, actor, disabled=not enable)
+    console.print(f"{esc(name)} {'enabled' if enable else 'disabled'}")
 
 
 @cli.command()

@@ -53,6 +53,13 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, ensure_ascii=False)
 
 
+class DropExpectedSchedulerNoise(logging.Filter):
+    """A job still running at its next tick is skipped by design (max_instances=1); that is not worth a line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "maximum number of running instances reached" not in record.getMessage()
+
+
 class RedactSecrets(logging.Filter):
     """Replace the values of the configured credential variables wherever they would appear in a log line."""
 
@@ -88,7 +95,17 @@ def setup_logging(config: Config, log_file: Path | None, *, console: bool = True
         ch.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
         ch.addFilter(redact)
         root.addHandler(ch)
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    # APScheduler's own warnings go to the same handlers (not Python's last-resort stderr printer, which would
+    # write unformatted lines even with --quiet, and block a daemon whose stderr nobody reads).
+    aps = logging.getLogger("apscheduler")
+    aps.setLevel(logging.WARNING)
+    aps.propagate = False
+    for h in list(aps.handlers):
+        aps.removeHandler(h)
+    for h in root.handlers:
+        aps.addHandler(h)
+    if not aps.filters:
+        aps.addFilter(DropExpectedSchedulerNoise())
 
 
 # --------------------------------------------------------------------------- jobs

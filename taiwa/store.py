@@ -15,12 +15,16 @@ Open the file with Datasette or `sqlite-utils tables taiwa.db --counts` to look 
     campaign_snapshots, alerts       campaign figures over time; spike alerts shown in the inbox
     followups       replies that asked the customer something, and what came of it
     jobs, daemon_lock                the daemon's jobs (runs, errors, next run) and its one-per-database lock
+    users, web_sessions              the team (roles; scrypt password hashes) and signed-in browser sessions
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
 import json
+import secrets
 import sqlite3
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,7 +34,7 @@ from typing import Any, Iterable, Iterator, Sequence
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
-from .errors import InvalidTransition, NotFound, StoreError
+from .errors import InvalidTransition, NotFound, StoreError, ValidationError
 from .listeners.base import Post
 
 migrations = Migrations("taiwa")
@@ -50,6 +54,9 @@ TRANSITIONS: dict[str, set[str]] = {
     "sent": set(),
 }
 OPEN_STATES = ("pending", "approved", "failed", "needs_check")
+# Team roles, each allowed everything the ones before it are.
+ROLES = ("viewer", "responder", "approver", "admin")
+SESSION_HOURS = 12
 
 
 def now_iso(t: dt.datetime | None = None) -> str:
@@ -319,6 +326,54 @@ def m004_alerts(db: Database) -> None:
         );
         """
     )
+
+
+@migrations()
+def m005_team(db: Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE users (
+            name TEXT PRIMARY KEY,
+            role TEXT NOT NULL CHECK (role IN ('viewer', 'responder', 'approver', 'admin')),
+            password_hash TEXT NOT NULL,           -- scrypt$n$r$p$salt$hash; the password itself is never stored
+            created_at TEXT NOT NULL,
+            disabled INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE TABLE web_sessions (
+            token_hash TEXT PRIMARY KEY,           -- sha256 of the cookie value; the cookie itself is never stored
+            user TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,
+            csrf TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL
+        );
+        ALTER TABLE actions ADD COLUMN assigned_to TEXT NOT NULL DEFAULT '';
+        ALTER TABLE actions ADD COLUMN snoozed_until TEXT;
+        """
+    )
+
+
+def hash_password(password: str, *, salt: bytes | None = None, n: int = 2 ** 14, r: int = 8, p: int = 1) -> str:
+    salt = salt or secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=n, r=r, p=p, dklen=32)
+    return f"scrypt${n}${r}${p}${salt.hex()}${digest.hex()}"
+
+
+def check_password(password: str, stored: str) -> bool:
+    try:
+        scheme, n, r, p, salt, digest = stored.split("$")
+    except ValueError:
+        return False
+    if scheme != "scrypt":
+        return False
+    got = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r), p=int(p), dklen=32)
+    return hmac.compare_digest(got.hex(), digest)
+
+
+_DUMMY_HASH = "scrypt$16384$8$1$" + "00" * 16 + "$" + "00" * 32
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 @dataclass
@@ -704,9 +759,22 @@ class Store:
 
     def inbox(self, *, states: Sequence[str] = ("pending",), platform: str | None = None,
               kind: str | None = None, sentiment: str | None = None, campaign: str | None = None,
-              limit: int = 50) -> list[dict[str, Any]]:
-        """Open actions, highest priority first, with everything the 'why' column needs."""
+              terms: Sequence[str] = (), assigned_to: str | None = None, snoozed: bool | None = None,
+              now: dt.datetime | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        """Open actions, highest priority first, with everything the 'why' column needs.
+
+        terms: the post must contain one of these (a brand's keywords and @handles), case-insensitively.
+        snoozed: None = all, False = hide actions snoozed until after `now`, True = only those."""
         where, params = [f"ac.state IN ({','.join('?' * len(states))})"], list(states)
+        if terms:
+            where.append("(" + " OR ".join("instr(lower(p.text), ?) > 0" for _ in terms) + ")")
+            params.extend(t.lower() for t in terms)
+        if assigned_to is not None:
+            where.append("ac.assigned_to = ?"); params.append(assigned_to)
+        if snoozed is not None:
+            where.append("(ac.snoozed_until IS NOT NULL AND ac.snoozed_until > ?)" if snoozed else
+                         "(ac.snoozed_until IS NULL OR ac.snoozed_until <= ?)")
+            params.append(now_iso(now))
         if platform:
             where.append("p.platform = ?"); params.append(platform)
         if kind:
@@ -718,9 +786,12 @@ class Store:
             params.append(campaign)
         params.append(limit)
         return self._rows(
-            f"""SELECT ac.id, ac.kind, ac.state, ac.intent, ac.text, ac.memory, ac.created_at,
-                       p.id AS post_id, p.platform, p.text AS post_text, p.created_at AS post_created_at,
-                       a.handle, a.followers, s.label, s.negative, s.positive, pr.score, pr.reasons
+            f"""SELECT ac.id, ac.kind, ac.state, ac.intent, ac.text, ac.memory, ac.created_at, ac.assigned_to,
+                       ac.snoozed_until, p.id AS post_id, p.platform, p.text AS post_text,
+                       p.created_at AS post_created_at, p.lang, a.handle, a.followers, s.label, s.negative,
+                       s.positive, pr.score, pr.reasons,
+                       (SELECT group_concat(cp.campaign, ', ') FROM campaign_posts cp WHERE cp.post_id = p.id)
+                           AS campaigns
                 FROM actions ac JOIN posts p ON p.id = ac.post_id JOIN authors a ON a.id = p.author_id
                 LEFT JOIN sentiments s ON s.post_id = p.id LEFT JOIN priorities pr ON pr.post_id = p.id
                 WHERE {' AND '.join(where)}
@@ -773,6 +844,151 @@ class Store:
                                         "only pending, failed or needs_check drafts can be edited")
             self.db.execute("UPDATE actions SET text = ?, updated_at = ? WHERE id = ?", [text, now_iso(), action_id])
             self._audit(actor, action_id, "edited", row["text"], text, "")
+
+    def assign(self, action_id: int, user: str, actor: str) -> None:
+        """Give an action to a teammate ('' = nobody). Audited."""
+        with self.atomic():
+            row = self._one("SELECT assigned_to FROM actions WHERE id = ?", [action_id])
+            if row is None:
+                raise NotFound(f"no action with id {action_id}", "the inbox lists the open actions")
+            if user and not self._one("SELECT 1 FROM users WHERE name = ? AND NOT disabled", [user]):
+                raise NotFound(f"no teammate called {user!r}", "`taiwa user list` shows the team")
+            self.db.execute("UPDATE actions SET assigned_to = ?, updated_at = ? WHERE id = ?",
+                            [user, now_iso(), action_id])
+            self._audit(actor, action_id, "assigned", row["assigned_to"], user, "")
+
+    def snooze(self, action_id: int, until: dt.datetime | None, actor: str) -> None:
+        """Hide an open action from the inbox until `until` (None: wake it now). Audited."""
+        with self.atomic():
+            row = self._one("SELECT state, snoozed_until FROM actions WHERE id = ?", [action_id])
+            if row is None:
+                raise NotFound(f"no action with id {action_id}", "the inbox lists the open actions")
+            if row["state"] not in OPEN_STATES:
+                raise InvalidTransition(f"action {action_id} is {row['state']}; only open actions can be snoozed",
+                                        "nothing to do: it is no longer waiting for anyone")
+            value = now_iso(until) if until else None
+            self.db.execute("UPDATE actions SET snoozed_until = ?, updated_at = ? WHERE id = ?",
+                            [value, now_iso(), action_id])
+            self._audit(actor, action_id, "snoozed" if until else "woken", row["snoozed_until"] or "",
+                        value or "", "")
+
+    def thread(self, post: dict[str, Any], limit: int = 20) -> list[dict[str, Any]]:
+        """The other stored posts of the post's conversation (or the post it answers), oldest first, with our
+        reply to each if one went out."""
+        keys = [k for k in (post.get("conversation_id"), post.get("in_reply_to_id")) if k]
+        if not keys:
+            return []
+        return self._rows(
+            """SELECT p.id, p.text, p.created_at, a.handle,
+                      (SELECT ac.text FROM actions ac WHERE ac.post_id = p.id AND ac.kind = 'reply'
+                         AND ac.state = 'sent') AS our_reply
+               FROM posts p JOIN authors a ON a.id = p.author_id
+               WHERE p.platform = ? AND p.id != ? AND (p.conversation_id IN (?, ?) OR p.platform_id IN (?, ?))
+               ORDER BY p.created_at LIMIT ?""",
+            [post["platform"], post["id"], keys[0], keys[-1], keys[0], keys[-1], limit])
+
+    def author_overview(self, author_id: str, *, exclude_post: int | None = None, limit: int = 20
+                        ) -> dict[str, Any]:
+        """Everything the inbox shows about one customer: earlier posts with our replies, open follow-ups."""
+        posts = self._rows(
+            """SELECT p.id, p.text, p.created_at, s.label, pr.intent,
+                      (SELECT a.text FROM actions a WHERE a.post_id = p.id AND a.kind = 'reply'
+                         AND a.state = 'sent') AS our_reply,
+                      (SELECT a.state FROM actions a WHERE a.post_id = p.id AND a.kind = 'reply') AS reply_state
+               FROM posts p LEFT JOIN sentiments s ON s.post_id = p.id LEFT JOIN priorities pr ON pr.post_id = p.id
+               WHERE p.author_id = ? AND p.id != ? ORDER BY p.created_at DESC LIMIT ?""",
+            [author_id, exclude_post or -1, limit])
+        followups = self._rows(
+            """SELECT f.id, f.asks, f.state, f.due_at, f.created_at, ac.text AS our_reply
+               FROM followups f JOIN actions ac ON ac.id = f.action_id
+               WHERE f.author_id = ? AND f.state IN ('waiting', 'answered', 'drafted') ORDER BY f.id""",
+            [author_id])
+        return {"posts": posts, "followups": followups,
+                "total_posts": self._scalar("SELECT count(*) FROM posts WHERE author_id = ?", [author_id])}
+
+    def approval_counts(self) -> dict[str, int]:
+        """Decisions people made on drafts: approved (ever) and rejected."""
+        row = self._one("""SELECT sum(approved_at IS NOT NULL) AS approved, sum(state = 'rejected') AS rejected,
+                                  sum(intent = 'complaint' AND state IN ('pending', 'approved', 'failed',
+                                      'needs_check')) AS open_complaints
+                           FROM actions""")
+        return {k: int(v or 0) for k, v in (row or {}).items()}
+
+    # ---------------------------------------------------------------- team: users and browser sessions
+    def add_user(self, name: str, role: str, password: str, actor: str) -> None:
+        if role not in ROLES:
+            raise ValidationError(f"unknown role {role!r}", f"use one of: {', '.join(ROLES)}")
+        if not name or not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
+            raise ValidationError(f"user name {name!r} is not allowed", "use letters, digits, '.', '-' and '_'")
+        if len(password) < 10:
+            raise ValidationError("the password is shorter than 10 characters", "choose a longer one")
+        with self.atomic():
+            if self._one("SELECT 1 FROM users WHERE name = ?", [name]):
+                raise ValidationError(f"user {name!r} already exists",
+                                      "`taiwa user passwd` changes a password, `taiwa user role` a role")
+            self.db.execute("INSERT INTO users (name, role, password_hash, created_at) VALUES (?, ?, ?, ?)",
+                            [name, role, hash_password(password), now_iso()])
+            self._audit(actor, None, "user_added", "", role, name)
+
+    def set_user(self, name: str, actor: str, *, role: str | None = None, password: str | None = None,
+                 disabled: bool | None = None) -> None:
+        with self.atomic():
+            row = self._one("SELECT role, disabled FROM users WHERE name = ?", [name])
+            if row is None:
+                raise NotFound(f"no user {name!r}", "`taiwa user list` shows the team")
+            if role is not None:
+                if role not in ROLES:
+                    raise ValidationError(f"unknown role {role!r}", f"use one of: {', '.join(ROLES)}")
+                self.db.execute("UPDATE users SET role = ? WHERE name = ?", [role, name])
+                self._audit(actor, None, "user_role", row["role"], role, name)
+            if password is not None:
+                if len(password) < 10:
+                    raise ValidationError("the password is shorter than 10 characters", "choose a longer one")
+                self.db.execute("UPDATE users SET password_hash = ? WHERE name = ?", [hash_password(password), name])
+                self.db.execute("DELETE FROM web_sessions WHERE user = ?", [name])
+                self._audit(actor, None, "user_password", "", "", name)
+            if disabled is not None:
+                self.db.execute("UPDATE users SET disabled = ? WHERE name = ?", [int(disabled), name])
+                if disabled:
+                    self.db.execute("DELETE FROM web_sessions WHERE user = ?", [name])
+                self._audit(actor, None, "user_disabled" if disabled else "user_enabled", "", "", name)
+
+    def users(self) -> list[dict[str, Any]]:
+        return self._rows("SELECT name, role, created_at, disabled FROM users ORDER BY name")
+
+    def check_login(self, name: str, password: str) -> dict[str, Any] | None:
+        """The user, if the name and password match an enabled account."""
+        row = self._one("SELECT * FROM users WHERE name = ?", [name])
+        if row is None:
+            check_password(password, _DUMMY_HASH)  # same work either way: timing does not reveal user names
+            return None
+        if not check_password(password, row["password_hash"]) or row["disabled"]:
+            return None
+        return {"name": row["name"], "role": row["role"]}
+
+    def start_session(self, user: str, now: dt.datetime | None = None) -> tuple[str, str]:
+        """A new browser session: (cookie value, CSRF token). Only a hash of the cookie value is stored."""
+        now = now or dt.datetime.now(dt.timezone.utc)
+        token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+        with self.atomic():
+            self.db.execute("DELETE FROM web_sessions WHERE expires_at < ?", [now_iso(now)])
+            self.db.execute("INSERT INTO web_sessions (token_hash, user, csrf, created_at, expires_at) "
+                            "VALUES (?, ?, ?, ?, ?)", [_token_hash(token), user, csrf, now_iso(now),
+                                                        now_iso(now + dt.timedelta(hours=SESSION_HOURS))])
+            self._audit(user, None, "signed_in", "", "", "")
+        return token, csrf
+
+    def session(self, token: str, now: dt.datetime | None = None) -> dict[str, Any] | None:
+        """The signed-in user behind a cookie value, or None (unknown, expired, or the user was disabled)."""
+        if not token:
+            return None
+        return self._one(
+            """SELECT u.name, u.role, ws.csrf FROM web_sessions ws JOIN users u ON u.name = ws.user
+               WHERE ws.token_hash = ? AND ws.expires_at > ? AND NOT u.disabled""",
+            [_token_hash(token), now_iso(now)])
+
+    def end_session(self, token: str) -> None:
+        self.db.execute("DELETE FROM web_sessions WHERE token_hash = ?", [_token_hash(token)])
 
     def stale_sending(self, older_than: dt.datetime) -> list[int]:
         """Actions left in `sending` by a sender that died (claimed before `older_than`)."""

@@ -114,8 +114,10 @@ def test_unknown_jobs_are_refused(dcfg):
 
 
 def _daemon_process(project, *args):
-    return subprocess.Popen([sys.executable, "-m", "taiwa", "-c", str(project / "taiwa.toml"), "run", "--quiet",
-                             *args], cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # Output to a file, never an unread pipe: a daemon blocked on a full pipe looks like a hung daemon.
+    with open(project / "daemon.out", "a", encoding="utf-8") as out:
+        return subprocess.Popen([sys.executable, "-m", "taiwa", "-c", str(project / "taiwa.toml"), "run",
+                                 "--quiet", *args], cwd=project, stdout=out, stderr=subprocess.STDOUT, text=True)
 
 
 def _project(tmp_path, n_posts, interval_minutes=0.002):
@@ -145,6 +147,8 @@ def test_sigterm_stops_cleanly_and_releases_the_lock(tmp_path):
     assert store.lock_holder() is None
     lines = [json.loads(x) for x in (project / "taiwa.log").read_text().splitlines()]
     assert any("received SIGTERM" in x["msg"] for x in lines) and lines[-1]["msg"] == "daemon stopped"
+    console = (project / "daemon.out").read_text()
+    assert "WARNING" not in console and "Traceback" not in console  # --quiet: log lines go to the file only
 
 
 def test_kill_9_mid_batch_then_restart_loses_and_duplicates_nothing(tmp_path):

@@ -1,0 +1,455 @@
+"""The approval inbox: `taiwa serve`. A small Starlette app over the same Store the CLI and daemon use.
+
+Security model, in order:
+  * every page needs a signed-in session (cookie holding a random token; the database keeps only its hash);
+    the one exception is the sign-in page itself;
+  * every POST carries the session's CSRF token (the sign-in form: a double-submit cookie);
+  * roles: viewer < responder (edit, snooze, assign) < approver (approve, reject, send) < admin;
+  * everything shown is escaped by Jinja's autoescape, and a Content-Security-Policy allows only this
+    response's own inline script and style (nonce), so a post's text can never run as code;
+  * state changes go through approval.py / Store.transition: compare-and-set, audited with the user's name.
+Sending stays at-most-once: the "send" button calls the same senders.send_approved as `taiwa send`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+import html
+import json
+import secrets
+import statistics
+from pathlib import Path
+from typing import Any, Callable
+from urllib.parse import quote, unquote, urlencode
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from ..config import Config
+from ..errors import TaiwaError
+from ..responders import approval, senders
+from ..responders.drafts import LIMITS, X_URL_LENGTH, reply_length
+from ..store import OPEN_STATES, ROLES, STATES, Store
+
+SESSION_COOKIE, LOGIN_CSRF_COOKIE, FLASH_COOKIE = "taiwa_session", "taiwa_login_csrf", "taiwa_flash"
+TEMPLATES = Path(__file__).parent / "templates"
+LIMIT = 200  # rows per inbox page: the highest priorities; filters narrow it down
+SNOOZE_CHOICES = [(1, "1 hour"), (4, "4 hours"), (24, "1 day"), (72, "3 days")]
+
+
+class Refused(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+def _age(iso: str | None, now: dt.datetime) -> str:
+    if not iso:
+        return ""
+    seconds = (now - dt.datetime.fromisoformat(iso)).total_seconds()
+    if seconds < 0:
+        return "just now"
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)}{unit} ago"
+    return "just now"
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Linear interpolation between closest ranks (the same definition `taiwa status` uses)."""
+    s = sorted(values)
+    k = (len(s) - 1) * q
+    lo, hi = int(k), min(int(k) + 1, len(s) - 1)
+    return s[lo] + (s[hi] - s[lo]) * (k - lo)
+
+
+def response_metrics(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Time to first response (hours) overall, per platform and per sentiment: count, median, p90."""
+    def summary(hours: list[float]) -> dict[str, Any]:
+        return {"n": len(hours), "median": statistics.median(hours), "p90": percentile(hours, 0.9)}
+
+    hours = [(dt.datetime.fromisoformat(r["first_sent"]) - dt.datetime.fromisoformat(r["created_at"]))
+             .total_seconds() / 3600 for r in rows]
+    out: dict[str, Any] = {"overall": summary(hours) if hours else None, "platform": {}, "sentiment": {},
+                           "hours": hours}
+    for key, field in (("platform", "platform"), ("sentiment", "label")):
+        groups: dict[str, list[float]] = {}
+        for r, h in zip(rows, hours):
+            groups.setdefault(r[field] or "unclassified", []).append(h)
+        out[key] = {k: summary(v) for k, v in sorted(groups.items())}
+    return out
+
+
+BUCKETS = [(1, "< 1 h"), (4, "1–4 h"), (12, "4–12 h"), (24, "12–24 h"), (72, "1–3 days"), (float("inf"), "> 3 days")]
+
+
+def histogram_svg(hours: list[float], width: int = 560, height: int = 200) -> str:
+    """An inline SVG bar chart of response times (no JavaScript, no external files)."""
+    counts = [0] * len(BUCKETS)
+    for h in hours:
+        counts[next(i for i, (top, _) in enumerate(BUCKETS) if h < top)] += 1
+    peak = max(counts) or 1
+    bar_w, gap, base = (width - 20) / len(BUCKETS) - 10, 10, height - 30
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{width}" height="{height}" '
+             f'viewBox="0 0 {width} {height}" aria-label="time to first response, number of replies per bucket">']
+    for i, ((_, raw_label), n) in enumerate(zip(BUCKETS, counts)):
+        label = html.escape(raw_label)
+        x = 10 + i * (bar_w + gap)
+        h = (base - 20) * n / peak
+        parts.append(f'<rect x="{x:.1f}" y="{base - h:.1f}" width="{bar_w:.1f}" height="{h:.1f}" fill="#3b6ea5">'
+                     f'<title>{label}: {n}</title></rect>')
+        parts.append(f'<text x="{x + bar_w / 2:.1f}" y="{base - h - 4:.1f}" text-anchor="middle" '
+                     f'font-size="12">{n}</text>')
+        parts.append(f'<text x="{x + bar_w / 2:.1f}" y="{height - 10}" text-anchor="middle" '
+                     f'font-size="12">{label}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+class Inbox:
+    """The web app. One Store connection per request (SQLite connections are cheap; the daemon writes too)."""
+
+    def __init__(self, config: Config, *, clock: Callable[[], dt.datetime] | None = None,
+                 secure_cookies: bool = False):
+        self.config = config
+        self.clock = clock or (lambda: dt.datetime.now(dt.timezone.utc))
+        self.secure_cookies = secure_cookies
+        Store(config.database).close()  # migrate once, up front
+        self.env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(default=True))
+        self.env.filters["fromjson"] = lambda s: json.loads(s or "[]")
+        self.env.globals.update(ROLES=ROLES, STATES=STATES, LIMITS=LIMITS, X_URL_LENGTH=X_URL_LENGTH,
+                                SNOOZE_CHOICES=SNOOZE_CHOICES)
+        r = Route
+        self.app = Starlette(routes=[
+            r("/login", self.login_page, methods=["GET"]),
+            r("/login", self.login, methods=["POST"]),
+            r("/logout", self.logout, methods=["POST"]),
+            r("/", self.inbox, methods=["GET"]),
+            r("/actions/{action_id:int}", self.detail, methods=["GET"]),
+            r("/actions/{action_id:int}/approve", self.approve, methods=["POST"]),
+            r("/actions/{action_id:int}/save", self.save, methods=["POST"]),
+            r("/actions/{action_id:int}/reject", self.reject, methods=["POST"]),
+            r("/actions/{action_id:int}/reopen", self.reopen, methods=["POST"]),
+            r("/actions/{action_id:int}/snooze", self.snooze, methods=["POST"]),
+            r("/actions/{action_id:int}/assign", self.assign, methods=["POST"]),
+            r("/actions/{action_id:int}/check", self.check, methods=["POST"]),
+            r("/likes/approve", self.approve_likes, methods=["POST"]),
+            r("/send", self.send, methods=["POST"]),
+            r("/metrics", self.metrics, methods=["GET"]),
+            r("/audit", self.audit, methods=["GET"]),
+        ], exception_handlers={Refused: self._refused})
+
+    # ------------------------------------------------------------------ plumbing
+    def store(self) -> Store:
+        return Store(self.config.database, migrate=False)
+
+    def render(self, request: Request, name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
+        nonce = secrets.token_urlsafe(16)
+        flash = unquote(request.cookies.get(FLASH_COOKIE, ""))
+        html = self.env.get_template(name).render(request=request, nonce=nonce, flash=flash,
+                                                  now=self.clock(), **ctx)
+        resp = HTMLResponse(html, status_code=status)
+        resp.headers["Content-Security-Policy"] = (
+            f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; img-src 'self' data:; "
+            "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+        resp.headers["X-Content-Type-Options"] = "nosniff"
+        resp.headers["Referrer-Policy"] = "same-origin"
+        resp.headers["Cache-Control"] = "no-store"
+        if flash:
+            resp.delete_cookie(FLASH_COOKIE)
+        return resp
+
+    def redirect(self, url: str, flash: str = "") -> RedirectResponse:
+        resp = RedirectResponse(url, status_code=303)
+        if flash:
+            resp.set_cookie(FLASH_COOKIE, quote(flash), max_age=60, httponly=True, samesite="strict")
+        return resp
+
+    def _refused(self, request: Request, exc: Refused) -> Response:
+        if exc.status == 401 and request.method == "GET":
+            return RedirectResponse("/login?" + urlencode({"next": request.url.path + (
+                "?" + request.url.query if request.url.query else "")}), status_code=303)
+        user = getattr(request.state, "user", None)
+        return self.render(request, "refused.html", status=exc.status, message=exc.message, user=user)
+
+    def user(self, request: Request, role: str = "viewer") -> dict[str, Any]:
+        """The signed-in user, with at least `role`; otherwise the request is refused (401 / 403)."""
+        store = self.store()
+        try:
+            user = store.session(request.cookies.get(SESSION_COOKIE, ""), now=self.clock())
+        finally:
+            store.close()
+        if user is None:
+            raise Refused(401, "Please sign in.")
+        request.state.user = user
+        if ROLES.index(user["role"]) < ROLES.index(role):
+            raise Refused(403, f"Your role ({user['role']}) cannot do this; it needs {role} or above. "
+                               "Ask an admin (`taiwa user role NAME ROLE`).")
+        return user
+
+    async def form(self, request: Request, user: dict[str, Any]) -> Any:
+        form = await request.form()
+        if not hmac.compare_digest(str(form.get("csrf", "")), user["csrf"]):
+            raise Refused(403, "This form has expired or came from another site (CSRF token missing or wrong). "
+                               "Reload the page and try again.")
+        return form
+
+    def _back(self, form: Any, default: str = "/") -> str:
+        back = str(form.get("back", "")) or default
+        return back if back.startswith("/") and not back.startswith("//") else default
+
+    # ------------------------------------------------------------------ sign in / out
+    async def login_page(self, request: Request) -> Response:
+        token = secrets.token_urlsafe(24)
+        resp = self.render(request, "login.html", user=None, login_csrf=token,
+                           next=request.query_params.get("next", "/"), error="")
+        resp.set_cookie(LOGIN_CSRF_COOKIE, token, max_age=3600, httponly=True, samesite="strict",
+                        secure=self.secure_cookies)
+        return resp
+
+    async def login(self, request: Request) -> Response:
+        form = await request.form()
+        cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+        if not cookie or not hmac.compare_digest(str(form.get("csrf", "")), cookie):
+            raise Refused(403, "The sign-in form expired (CSRF token missing or wrong). Reload it and try again.")
+        name, password = str(form.get("name", "")).strip(), str(form.get("password", ""))
+        nxt = str(form.get("next", "/"))
+        nxt = nxt if nxt.startswith("/") and not nxt.startswith("//") else "/"
+        store = self.store()
+        try:
+            user = store.check_login(name, password)
+            if user is None:
+                token = secrets.token_urlsafe(24)
+                resp = self.render(request, "login.html", status=401, user=None, login_csrf=token, next=nxt,
+                                   error="Wrong name or password (or the account is disabled).")
+                resp.set_cookie(LOGIN_CSRF_COOKIE, token, max_age=3600, httponly=True, samesite="strict",
+                                secure=self.secure_cookies)
+                return resp
+            session, _ = store.start_session(user["name"], now=self.clock())
+        finally:
+            store.close()
+        resp = RedirectResponse(nxt, status_code=303)
+        resp.set_cookie(SESSION_COOKIE, session, httponly=True, samesite="strict", secure=self.secure_cookies,
+                        max_age=12 * 3600)
+        resp.delete_cookie(LOGIN_CSRF_COOKIE)
+        return resp
+
+    async def logout(self, request: Request) -> Response:
+        user = self.user(request)
+        await self.form(request, user)
+        store = self.store()
+        try:
+            store.end_session(request.cookies.get(SESSION_COOKIE, ""))
+        finally:
+            store.close()
+        resp = RedirectResponse("/login", status_code=303)
+        resp.delete_cookie(SESSION_COOKIE)
+        return resp
+
+    # ------------------------------------------------------------------ pages
+    def _filters(self, request: Request) -> dict[str, str]:
+        q = request.query_params
+        return {k: q.get(k, "") for k in ("platform", "brand", "campaign", "sentiment", "state", "kind",
+                                           "assigned", "snoozed")}
+
+    async def inbox(self, request: Request) -> Response:
+        user = self.user(request)
+        f = self._filters(request)
+        if f["state"] and f["state"] not in STATES:
+            raise Refused(400, f"Unknown state {f['state']!r}; use one of {', '.join(STATES)}.")
+        brand = next((b for b in self.config.brands if b.name == f["brand"]), None)
+        terms = [*brand.keywords, *(f"@{h}" for h in brand.handles), brand.name] if brand else []
+        store = self.store()
+        try:
+            rows = store.inbox(
+                states=(f["state"],) if f["state"] else OPEN_STATES, platform=f["platform"] or None,
+                kind=f["kind"] or None, sentiment=f["sentiment"] or None, campaign=f["campaign"] or None,
+                terms=terms, assigned_to=user["name"] if f["assigned"] == "me" else None,
+                snoozed=True if f["snoozed"] == "only" else (None if f["snoozed"] == "all" else False),
+                now=self.clock(), limit=LIMIT)
+            counts = store.state_counts()
+            platforms = sorted({r["platform"] for r in store._rows("SELECT DISTINCT platform FROM posts")})
+            alerts = store.alerts()
+        finally:
+            store.close()
+        for r in rows:
+            r["why"] = self._why(r)
+            r["age"] = _age(r["post_created_at"], self.clock())
+        return self.render(request, "inbox.html", user=user, rows=rows, f=f, counts=counts, platforms=platforms,
+                           brands=[b.name for b in self.config.brands],
+                           campaigns=[c.name for c in self.config.campaigns], alerts=alerts,
+                           query=request.url.query, limit=LIMIT)
+
+    @staticmethod
+    def _why(r: dict[str, Any]) -> list[str]:
+        why = list(json.loads(r.get("reasons") or "[]"))  # priority.py's reasons: sentiment, words, reach, age
+        if not why and r.get("label"):
+            why.append(f"{r['label']} {r.get('negative') or 0:.2f}")
+        if r.get("campaigns"):
+            why.append(f"campaign: {r['campaigns']}")
+        return list(dict.fromkeys(why))
+
+    async def detail(self, request: Request) -> Response:
+        user = self.user(request)
+        action_id = request.path_params["action_id"]
+        store = self.store()
+        try:
+            a = store.action(action_id)
+            post = store.post(a["post_id"])
+            thread = store.thread(post)
+            history = store.author_overview(a["author_id"], exclude_post=a["post_id"])
+            audit = store.audit_log(action_id)
+            team = [u["name"] for u in store.users() if not u["disabled"]]
+        except TaiwaError as e:
+            raise Refused(404, e.message) from e
+        finally:
+            store.close()
+        length, limit = reply_length(a["platform"], a["text"]) if a["kind"] == "reply" else (0, 0)
+        a["why"] = self._why({**a, "campaigns": ""})
+        return self.render(request, "action.html", user=user, a=a, post=post, thread=thread, history=history,
+                           audit=audit, team=team, length=length, limit=limit,
+                           memory=json.loads(a["memory"] or "[]"), age=_age(a["post_created_at"], self.clock()),
+                           back=str(request.query_params.get("back", "/")), error="")
+
+    async def _act(self, request: Request, role: str, do: Callable[[Store, dict[str, Any], Any, int], str]
+                   ) -> Response:
+        """Run one state change for the signed-in user; errors come back as a message, nothing half-done."""
+        user = self.user(request, role)
+        form = await self.form(request, user)
+        action_id = request.path_params["action_id"]
+        store = self.store()
+        try:
+            message = do(store, user, form, action_id)
+        except TaiwaError as e:
+            return self.redirect(f"/actions/{action_id}", flash=f"Not done: {e.message}" +
+                                 (f" — {e.hint}" if e.hint else ""))
+        finally:
+            store.close()
+        return self.redirect(self._back(form), flash=message)
+
+    async def approve(self, request: Request) -> Response:
+        def do(store: Store, user: dict[str, Any], form: Any, action_id: int) -> str:
+            text = form.get("text")
+            current = store.action(action_id)
+            edited = text is not None and str(text) != current["text"]
+            approval.approve(store, action_id, actor=user["name"], text=str(text) if edited else None)
+            return f"Approved #{action_id}" + (" (edited)" if edited else "") + "."
+        return await self._act(request, "approver", do)
+
+    async def save(self, request: Request) -> Response:
+        def do(store: Store, user: dict[str, Any], form: Any, action_id: int) -> str:
+            store.edit_text(action_id, str(form.get("text", "")), user["name"])
+            return f"Saved your edit of #{action_id}; it still needs approval."
+        return await self._act(request, "responder", do)
+
+    async def reject(self, request: Request) -> Response:
+        def do(store: Store, user: dict[str, Any], form: Any, action_id: int) -> str:
+            approval.reject(store, action_id, actor=user["name"], reason=str(form.get("reason", "")))
+            return f"Rejected #{action_id}."
+        return await self._act(request, "approver", do)
+
+    async def reopen(self, request: Request) -> Response:
+        def do(store: Store, user: dict[str, Any], form: Any, action_id: int) -> str:
+            approval.reopen(store, action_id, actor=user["name"])
+            return f"#{action_id} is pending again."
+        return await self._act(request, "approver", do)
+
+    async def snooze(self, request: Request) -> Response:
+        def do(store: Store, user: dict[str, Any], form: Any, action_id: int) -> str:
+            try:
+                hours = float(form.get("hours", ""))
+            except ValueError:
+                raise Refused(400, "Snooze needs a number of hours.") from None
+            until = self.clock() + dt.timedelta(hours=hours) if hours > 0 else None
+            store.snooze(action_id, until, user["name"])
+            return f"Snoozed #{action_id} until {until:%Y-%m-%d %H:%M} UTC." if until else f"#{action_id} is back."
+        return await self._act(request, "responder", do)
+
+    async def assign(self, request: Request) -> Response:
+        def do(store: Store, user: dict[str, Any], form: Any, action_id: int) -> str:
+            who = str(form.get("user", ""))
+            store.assign(action_id, who, user["name"])
+            return f"#{action_id} assigned to {who}." if who else f"#{action_id} is unassigned."
+        return await self._act(request, "responder", do)
+
+    async def check(self, request: Request) -> Response:
+        def do(store: Store, user: dict[str, Any], form: Any, action_id: int) -> str:
+            was_sent = form.get("was_sent") == "yes"
+            approval.resolve_check(store, action_id, actor=user["name"], was_sent=was_sent,
+                                   platform_ref=str(form.get("ref", "")))
+            return f"#{action_id} marked " + ("sent." if was_sent else "not sent, and approved again.")
+        return await self._act(request, "approver", do)
+
+    async def approve_likes(self, request: Request) -> Response:
+        user = self.user(request, "approver")
+        form = await self.form(request, user)
+        ids = [int(x) for x in form.getlist("ids") if str(x).isdigit()]
+        store = self.store()
+        done, problems = 0, []
+        try:
+            for action_id in ids:
+                try:
+                    if store.action(action_id)["kind"] != "like":
+                        problems.append(f"#{action_id} is a reply: approve replies one by one")
+                        continue
+                    approval.approve(store, action_id, actor=user["name"])
+                    done += 1
+                except TaiwaError as e:
+                    problems.append(e.message)
+        finally:
+            store.close()
+        msg = f"Approved {done} like{'s' if done != 1 else ''}." + (f" Not done: {'; '.join(problems)}"
+                                                                   if problems else "")
+        return self.redirect(self._back(form), flash=msg if ids else "Select some likes first.")
+
+    async def send(self, request: Request) -> Response:
+        from starlette.concurrency import run_in_threadpool
+
+        user = self.user(request, "approver")
+        form = await self.form(request, user)
+
+        def work() -> str:
+            store = self.store()
+            try:
+                sender_for, problems = senders.router(self.config, store)
+                rep = senders.send_approved(store, sender_for, actor=user["name"])
+            finally:
+                store.close()
+            msg = (f"Sent {rep.sent}, failed {rep.failed}, uncertain (needs check) {rep.uncertain}, "
+                   f"waiting for a sender {rep.skipped}.")
+            return msg + "".join(f" {p}: {why}." for p, why in problems.items())
+        return self.redirect(self._back(form), flash=await run_in_threadpool(work))
+
+    async def metrics(self, request: Request) -> Response:
+        user = self.user(request)
+        store = self.store()
+        try:
+            rt = response_metrics(store.response_times())
+            decisions = store.approval_counts()
+            counts = store.state_counts()
+        finally:
+            store.close()
+        decided = decisions["approved"] + decisions["rejected"]
+        rate = decisions["approved"] / decided if decided else None
+        return self.render(request, "metrics.html", user=user, rt=rt, decisions=decisions, rate=rate,
+                           counts=counts, chart=histogram_svg(rt["hours"]) if rt["hours"] else "")
+
+    async def audit(self, request: Request) -> Response:
+        user = self.user(request)
+        raw = request.query_params.get("action", "")
+        if raw and not raw.isdigit():
+            raise Refused(400, f"action must be a number, not {raw!r}")
+        store = self.store()
+        try:
+            rows = store.audit_log(int(raw)) if raw else store.audit_log(limit=300)
+        finally:
+            store.close()
+        return self.render(request, "audit.html", user=user, rows=rows, action=raw)
+
+
+def create_app(config: Config, **kwargs: Any) -> Starlette:
+    return Inbox(config, **kwargs).app
