@@ -56,6 +56,7 @@ class Report:
     timeline: list[dict[str, Any]] = field(default_factory=list)   # per day: date, negative, neutral, positive
     spikes: list[dict[str, Any]] = field(default_factory=list)
     excluded: dict[str, int] = field(default_factory=dict)          # the brand's own posts, spam
+    platforms: dict[str, int] = field(default_factory=dict)         # entries per platform (x, instagram, ...)
 
 
 def find(config: Config, name: str) -> Campaign:
@@ -134,7 +135,8 @@ def build(store: Store, campaign: Campaign, *, top: int = 5, own_handles: set[st
                   reacted_share=round(reacted / len(entries), 4) if entries else 0.0,
                   reactions_waiting=sum(1 for r in entries if r["reaction_waiting"]), goals=goals,
                   top_posts=top_posts, top_participants=top_participants, timeline=timeline,
-                  spikes=hourly_spikes(hours), excluded={"own_posts": len(own), "spam": len(spam)})
+                  spikes=hourly_spikes(hours), excluded={"own_posts": len(own), "spam": len(spam)},
+                  platforms=dict(sorted(Counter(r["platform"] for r in entries).items())))
 
 
 def raise_spike_alerts(store: Store, config: Config) -> int:

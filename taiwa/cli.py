@@ -177,6 +177,10 @@ def _listeners(ctx: Ctx, store: Store, platform: str = "all", files: tuple[str, 
         from .listeners.x import listeners_from_config
 
         out += listeners_from_config(cfg, store)
+    if platform in ("all", "instagram") and cfg.platform("instagram")["enabled"]:
+        from .listeners import instagram
+
+        out += instagram.listeners_from_config(cfg)
     return out
 
 
@@ -221,7 +225,7 @@ def _print_listen_problems(report: pipeline.ListenReport, limit: int = 10) -> No
 
 # ------------------------------------------------------------------------------------------------ listening
 @cli.command()
-@click.option("--platform", type=click.Choice(["all", "replay", "x"]), default="all", show_default=True,
+@click.option("--platform", type=click.Choice(["all", "replay", "x", "instagram"]), default="all", show_default=True,
               help="Which source to read (all: every enabled platform)")
 @click.option("--file", "files", multiple=True, type=click.Path(exists=True, dir_okay=False),
               help="Replay this file instead of the configured sources (repeatable)")
@@ -558,7 +562,9 @@ def _print_campaign_report(r) -> None:
     t = Table(title=f"#{esc(r.campaign)} · {r.start} to {r.end}", show_header=False)
     t.add_column("figure")
     t.add_column("value", justify="right")
-    for k, v in [("entries", r.entries), ("reposts (apart)", r.reposts), ("participants", r.participants),
+    for k, v in [("entries", r.entries),
+                 ("entries by platform", ", ".join(f"{p} {n}" for p, n in r.platforms.items()) or "–"),
+                 ("reposts (apart)", r.reposts), ("participants", r.participants),
                  ("new / returning", f"{r.new_participants} / {r.returning_participants}"),
                  ("reach / unique reach", f"{r.reach:,} / {r.unique_reach:,}"),
                  ("engagement (likes/reposts/replies)", f"{r.engagement['total']} ({r.engagement['likes']}/"

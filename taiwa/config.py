@@ -104,7 +104,16 @@ SECTIONS: dict[str, dict[str, Setting]] = {
         "enabled": Setting("bool", False, "Listen on Instagram through instaloader"),
         "interval_minutes": Setting("float", 30.0, "Daemon polling interval (minutes; fractions allowed)"),
         "session_file": Setting("str", "", "instaloader session file (made by `instaloader --login USER`)"),
+        "username": Setting("str", "", "The account the session file belongs to"),
+        "handles": Setting("list[str]", [], "Brand accounts to watch (default: every [[brands]] handle)"),
+        "hashtags": Setting("bool", True, "Read campaign hashtags (campaigns whose platforms include instagram)"),
+        "tagged": Setting("bool", True, "Read posts that tag a brand account"),
+        "comments": Setting("bool", True, "Read comments on each brand account's newest posts"),
+        "own_posts_checked": Setting("int", 6, "How many of the brand's newest posts to read comments on"),
+        "max_posts_per_run": Setting("int", 200, "Cap per stream and run; the next run goes on from there"),
+        "first_run_days": Setting("int", 14, "A new stream reads back this far (hashtags: from the campaign start)"),
         "graph_token_env": Setting("str", "TAIWA_IG_GRAPH_TOKEN", "Env var, Graph API token for replies"),
+        "graph_api_version": Setting("str", "v21.0", "Graph API version for replies"),
     },
 }
 

@@ -28,15 +28,16 @@ class Sender(Protocol):
 class OutboxSender:
     """For replayed posts: approved replies and likes are appended to a JSONL outbox a person can act on."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, *, note: str = ""):
         self.path = Path(path)
+        self.note = note   # e.g. "instagram: by hand" — the platform cannot take it from us
 
     def send(self, action: dict[str, Any]) -> str:
-        ref = f"outbox:{action['id']}"
+        ref = f"outbox:{action['id']}" + (":by-hand" if self.note else "")
         record = {"ref": ref, "action_id": action["id"], "kind": action["kind"], "platform": action["platform"],
                   "in_reply_to": action["platform_id"], "to": action["handle"], "url": action.get("url", ""),
                   "text": action["text"] if action["kind"] == "reply" else "", "approved_by": action["approved_by"],
-                  "written_at": now_iso()}
+                  "written_at": now_iso(), **({"note": self.note} if self.note else {})}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(record, ensure_ascii=False) + "\n")
@@ -95,11 +96,14 @@ def send_approved(store: Store, sender_for: Callable[[dict[str, Any]], Sender | 
 
 
 def router(config, store: Store) -> tuple[Callable[[dict[str, Any]], Sender | None], dict[str, str]]:
-    """Which sender takes an action: replayed posts → the outbox file; live X posts → X (built on first use).
+    """Which sender takes an action: replayed posts → the outbox file; live X posts → X (built on first use);
+    Instagram comment replies → the Graph API when a token is set; other Instagram actions → the outbox,
+    marked "by hand".
 
     Returns the chooser and a dict that collects, per platform, why its sender could not be built (those
     actions stay approved and wait)."""
     outbox = OutboxSender(config.outbox)
+    by_hand = OutboxSender(config.outbox, note="instagram: by hand")
     live: dict[str, Sender] = {}
     problems: dict[str, str] = {}
 
@@ -115,6 +119,18 @@ def router(config, store: Store) -> tuple[Callable[[dict[str, Any]], Sender | No
                 except TaiwaError as e:
                     problems["x"] = str(e)
             return live.get("x")
+        if action["platform"] == "instagram":
+            from .instagram_sender import graph_can_send, sender_from_config as ig_sender
+
+            if graph_can_send(action):
+                if "instagram" not in live and "instagram" not in problems:
+                    try:
+                        live["instagram"] = ig_sender(config)
+                    except TaiwaError as e:
+                        problems["instagram"] = f"{e} — approved replies go to the outbox, marked by hand"
+                if "instagram" in live:
+                    return live["instagram"]
+            return by_hand
         return None
 
     return sender_for, problems
