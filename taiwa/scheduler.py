@@ -319,6 +319,10 @@ class Daemon:
 
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
+        if hasattr(signal, "SIGUSR1"):
+            import faulthandler
+
+            faulthandler.register(signal.SIGUSR1, all_threads=True)   # `kill -USR1 PID`: where is each thread?
         self.start()
         try:
             while not self._stop.wait(0.5):

@@ -388,6 +388,12 @@ class Store:
 
     def __init__(self, path: str | Path, *, migrate: bool = True):
         self.path = Path(path)
+        if self.path.is_dir():
+            raise StoreError(f"the database path {self.path} is a folder",
+                             "point taiwa.database (or --db) at a file, e.g. taiwa.db inside it")
+        if not self.path.parent.is_dir():
+            raise StoreError(f"the folder for the database {self.path} does not exist",
+                             f"create it (mkdir -p {self.path.parent}) or point taiwa.database elsewhere")
         try:
             if self.path.exists() and self.path.stat().st_size > 0:
                 with open(self.path, "rb") as fh:
@@ -400,7 +406,7 @@ class Store:
             self.db.execute("PRAGMA journal_mode = WAL")
             self.db.execute("PRAGMA synchronous = NORMAL")
             self.db.execute("PRAGMA foreign_keys = ON")
-        except sqlite3.DatabaseError as e:
+        except (sqlite3.DatabaseError, OSError) as e:
             raise StoreError(f"cannot open database {self.path}: {e}",
                              "check the file's permissions, or point taiwa.database at another file") from e
         if migrate:

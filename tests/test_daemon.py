@@ -137,13 +137,25 @@ def _project(tmp_path, n_posts, interval_minutes=0.002):
     return tmp_path
 
 
+def _stopped(proc, project, timeout=60) -> int:
+    """Wait for a daemon to exit; if it does not, show where each of its threads is (SIGUSR1 → faulthandler)."""
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGUSR1)
+        time.sleep(2)
+        proc.kill()
+        raise AssertionError("daemon did not stop after SIGTERM; its threads:\n"
+                             + (project / "daemon.out").read_text()[-8000:]) from None
+
+
 def test_sigterm_stops_cleanly_and_releases_the_lock(tmp_path):
     project = _project(tmp_path, 2000)
     proc = _daemon_process(project, "--jobs", "listen:replay")
     store = Store(project / "taiwa.db")
     wait_for(lambda: store.count("posts") == 2000)
     proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=60) == 0
+    assert _stopped(proc, project) == 0
     assert store.lock_holder() is None
     lines = [json.loads(x) for x in (project / "taiwa.log").read_text().splitlines()]
     assert any("received SIGTERM" in x["msg"] for x in lines) and lines[-1]["msg"] == "daemon stopped"
@@ -165,7 +177,7 @@ def test_kill_9_mid_batch_then_restart_loses_and_duplicates_nothing(tmp_path):
     proc = _daemon_process(project, "--jobs", "listen:replay")  # takes the stale lock over
     wait_for(lambda: store.count("posts") == n, timeout=120)
     proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=60) == 0
+    assert _stopped(proc, project) == 0
     assert store._scalar("SELECT count(DISTINCT platform_id) FROM posts") == n
     assert store._scalar("SELECT min(CAST(platform_id AS INTEGER)) FROM posts") == 0
     assert store._scalar("SELECT max(CAST(platform_id AS INTEGER)) FROM posts") == n - 1

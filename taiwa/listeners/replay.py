@@ -58,6 +58,11 @@ def _bool(key: str, value: Any) -> bool:
     raise RecordError(f"field {key!r} must be true or false, got {value!r}")
 
 
+# Posts longer than this are refused by name (the longest any platform allows is 25,000 characters on X).
+MAX_TEXT = 100_000
+PLATFORMS = ("replay", "x", "instagram", "mastodon", "bluesky")
+
+
 def _str(key: str, value: Any, required: bool = False) -> str:
     if value is None or value == "":
         if required:
@@ -94,6 +99,12 @@ def record_to_post(record: Any) -> Post:
         verified=_bool("author_verified", nested.get("verified", record.get("author_verified"))),
     )
     text = _str("text", record.get("text"), required=True)
+    if len(text) > MAX_TEXT:
+        raise RecordError(f"field 'text' is {len(text):,} characters; a post may hold at most {MAX_TEXT:,} here "
+                          "(no platform allows more)")
+    platform = _str("platform", record.get("platform")) or "replay"
+    if platform not in PLATFORMS:
+        raise RecordError(f"unknown platform {platform!r}; use one of: {', '.join(PLATFORMS)}")
     try:
         created = parse_time(record.get("created_at"))
     except ValueError as e:
@@ -104,7 +115,7 @@ def record_to_post(record: Any) -> Post:
     if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
         raise RecordError("field 'hashtags' must be a list of text")
     return Post(
-        platform=_str("platform", record.get("platform")) or "replay",
+        platform=platform,
         platform_id=_str("id", record.get("id"), required=True),
         author=author, text=text, created_at=created,
         lang=_str("lang", record.get("lang")), url=_str("url", record.get("url")),
