@@ -257,8 +257,9 @@ class Daemon:
             result, error = "error", f"{type(e).__name__}: {e}"
             log.exception("job %s failed", name, extra={"job": name})
         finally:
-            job = self.scheduler.get_job(name) if self.scheduler else None
-            next_run = job.next_run_time if job is not None else None
+            # Not scheduler.get_job(): shutdown(wait=True) holds the job-store lock while it waits for running
+            # jobs, so a job asking for it while the daemon stops would deadlock (seen: SIGTERM hung the daemon).
+            next_run = None if self.stopping() else at + dt.timedelta(seconds=self.intervals[name])
             if name != "heartbeat" or error:
                 store.record_job(name, at=at, duration_s=time.monotonic() - t0, result=result, error=error,
                                  next_run_at=next_run)

@@ -77,6 +77,33 @@ def test_a_failing_job_is_recorded_and_never_stops_the_others(dcfg):
     assert jobs["listen:replay"]["errors"] == 0 and store.count("posts") == 3
 
 
+def test_stopping_while_a_job_runs_does_not_deadlock(dcfg, monkeypatch):
+    """Regression: a job finishing during scheduler.shutdown(wait=True) asked the scheduler for its next run
+    time, which needs the lock shutdown holds while it waits for that job: SIGTERM hung the daemon."""
+    import threading
+
+    import taiwa.scheduler as sched
+
+    running = threading.Event()
+
+    def slow_job(daemon, store):
+        running.set()
+        while not daemon.stopping():
+            time.sleep(0.01)
+        time.sleep(0.3)          # still running while stop() is inside shutdown(wait=True)
+        return "done"
+
+    monkeypatch.setattr(sched, "job_campaigns", slow_job)
+    d = Daemon(dcfg, intervals=FAST, jobs=["campaigns"])
+    d.start()
+    assert running.wait(10)
+    stopper = threading.Thread(target=d.stop, daemon=True)
+    stopper.start()
+    stopper.join(timeout=20)
+    assert not stopper.is_alive(), "stop() deadlocked with a running job"
+    assert Store(dcfg.database).lock_holder() is None
+
+
 def test_one_daemon_per_database(dcfg):
     first = Daemon(dcfg, intervals=FAST, jobs=["campaigns"])
     first.start()
