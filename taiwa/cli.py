@@ -181,6 +181,14 @@ def _listeners(ctx: Ctx, store: Store, platform: str = "all", files: tuple[str, 
         from .listeners import instagram
 
         out += instagram.listeners_from_config(cfg)
+    if platform in ("all", "mastodon") and cfg.platform("mastodon")["enabled"]:
+        from .listeners import mastodon
+
+        out += mastodon.listeners_from_config(cfg)
+    if platform in ("all", "bluesky") and cfg.platform("bluesky")["enabled"]:
+        from .listeners import bluesky
+
+        out += bluesky.listeners_from_config(cfg)
     return out
 
 
@@ -225,7 +233,8 @@ def _print_listen_problems(report: pipeline.ListenReport, limit: int = 10) -> No
 
 # ------------------------------------------------------------------------------------------------ listening
 @cli.command()
-@click.option("--platform", type=click.Choice(["all", "replay", "x", "instagram"]), default="all", show_default=True,
+@click.option("--platform", type=click.Choice(["all", "replay", "x", "instagram", "mastodon", "bluesky"]), default="all",
+              show_default=True,
               help="Which source to read (all: every enabled platform)")
 @click.option("--file", "files", multiple=True, type=click.Path(exists=True, dir_okay=False),
               help="Replay this file instead of the configured sources (repeatable)")

@@ -21,7 +21,7 @@ from .errors import ConfigError
 PACKAGE_PREFIX = "taiwa:"  # a path like "taiwa:data/sample_posts.jsonl" points inside the installed package
 INTENTS = ("complaint", "question", "negative", "praise", "campaign", "other", "checkin", "yes", "reminder")
 TEMPLATE_FIELDS = {"name", "handle", "brand", "memory", "topic", "campaign"}
-KNOWN_PLATFORMS = ("replay", "x", "instagram")
+KNOWN_PLATFORMS = ("replay", "x", "instagram", "mastodon", "bluesky")
 ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 
 
@@ -114,6 +114,30 @@ SECTIONS: dict[str, dict[str, Setting]] = {
         "first_run_days": Setting("int", 14, "A new stream reads back this far (hashtags: from the campaign start)"),
         "graph_token_env": Setting("str", "TAIWA_IG_GRAPH_TOKEN", "Env var, Graph API token for replies"),
         "graph_api_version": Setting("str", "v21.0", "Graph API version for replies"),
+    },
+    "platforms.mastodon": {
+        "enabled": Setting("bool", False, "Listen and reply on Mastodon through Mastodon.py"),
+        "interval_minutes": Setting("float", 5.0, "Daemon polling interval (minutes; fractions allowed)"),
+        "api_base_url": Setting("str", "", "Your server, e.g. https://mastodon.social"),
+        "access_token_env": Setting("str", "TAIWA_MASTODON_TOKEN", "Env var holding the application's token"),
+        "mentions": Setting("bool", True, "Read mentions (notifications of type mention)"),
+        "hashtags": Setting("bool", True, "Read campaign hashtag timelines"),
+        "search": Setting("bool", False, "Keyword search for brand keywords (only where the server allows it)"),
+        "page_size": Setting("int", 40, "Items per request (Mastodon allows up to 40)"),
+        "max_pages_per_run": Setting("int", 5, "Pages per stream and run; the next run goes on from there"),
+        "reply_visibility": Setting("str", "unlisted", "Visibility of replies: public, unlisted, private, direct"),
+    },
+    "platforms.bluesky": {
+        "enabled": Setting("bool", False, "Listen and reply on Bluesky through the atproto SDK"),
+        "interval_minutes": Setting("float", 5.0, "Daemon polling interval (minutes; fractions allowed)"),
+        "handle": Setting("str", "", "The brand's account, e.g. kettlebird.bsky.social"),
+        "app_password_env": Setting("str", "TAIWA_BSKY_APP_PASSWORD", "Env var holding an app password"),
+        "session_file": Setting("str", "~/.config/taiwa/bluesky-session",
+                                "Where the session string is kept (mode 0600; never in the database)"),
+        "service": Setting("str", "", "PDS address (default: https://bsky.social)"),
+        "notifications": Setting("bool", True, "Read mentions, replies and quotes from notifications"),
+        "search": Setting("bool", True, "searchPosts for brand keywords and campaign hashtags"),
+        "max_pages_per_run": Setting("int", 5, "Pages per stream and run"),
     },
 }
 

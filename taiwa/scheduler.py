@@ -123,6 +123,14 @@ def job_listen(daemon: "Daemon", store: Store, platform: str) -> str:
         from .listeners import instagram
 
         listeners = instagram.listeners_from_config(daemon.config)
+    elif platform == "mastodon":
+        from .listeners import mastodon
+
+        listeners = mastodon.listeners_from_config(daemon.config)
+    elif platform == "bluesky":
+        from .listeners import bluesky
+
+        listeners = bluesky.listeners_from_config(daemon.config)
     report = pipeline.listen(store, listeners, stop=daemon.stopping)
     paused = f", paused: {', '.join(report.paused)}" if report.paused else ""
     return f"{report.new} new, {len(report.problems)} problems{paused}"
@@ -202,7 +210,7 @@ class Daemon:
         default = {"process": d["process_seconds"], "send": d["send_seconds"],
                    "followups": d["followup_minutes"] * 60, "campaigns": d["snapshot_minutes"] * 60,
                    "digest": 24 * 3600, "heartbeat": d["heartbeat_seconds"]}
-        for p in ("replay", "x", "instagram"):
+        for p in ("replay", "x", "instagram", "mastodon", "bluesky"):
             if config.platform(p)["enabled"]:
                 default[f"listen:{p}"] = config.platform(p)["interval_minutes"] * 60
         self.intervals = {**default, **(intervals or {})}

@@ -18,6 +18,7 @@ LIMITS = {"x": 280, "instagram": 2200, "mastodon": 500, "bluesky": 300, "replay"
 URL = re.compile(r"https?://\S+")
 MENTION_OR_TAG = re.compile(r"[@#＃][\w.]+")
 X_URL_LENGTH = 23
+MASTODON_MENTION = re.compile(r"@(\w+)@[\w.-]+\w")
 
 
 def x_weighted_length(text: str) -> int:
@@ -37,6 +38,13 @@ def reply_length(platform: str, text: str) -> tuple[int, int]:
     limit = LIMITS.get(platform, 280)
     if platform in ("x", "replay"):
         return x_weighted_length(text), limit
+    if platform == "mastodon":
+        # Mastodon counts every URL as 23 characters and a remote mention by its local part (@user@host → @user).
+        text = URL.sub("x" * X_URL_LENGTH, MASTODON_MENTION.sub(r"@\1", text))
+    if platform == "bluesky":
+        import regex
+
+        return len(regex.findall(r"\X", text)), limit   # Bluesky counts graphemes (an emoji family is one)
     return len(text), limit
 
 

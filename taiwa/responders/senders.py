@@ -119,6 +119,24 @@ def router(config, store: Store) -> tuple[Callable[[dict[str, Any]], Sender | No
                 except TaiwaError as e:
                     problems["x"] = str(e)
             return live.get("x")
+        if action["platform"] == "mastodon":
+            if "mastodon" not in live and "mastodon" not in problems:
+                try:
+                    from .mastodon_sender import sender_from_config as md_sender
+
+                    live["mastodon"] = md_sender(config)
+                except TaiwaError as e:
+                    problems["mastodon"] = str(e)
+            return live.get("mastodon")
+        if action["platform"] == "bluesky":
+            if "bluesky" not in live and "bluesky" not in problems:
+                try:
+                    from .bluesky_sender import sender_from_config as bs_sender
+
+                    live["bluesky"] = bs_sender(config, store)
+                except TaiwaError as e:
+                    problems["bluesky"] = str(e)
+            return live.get("bluesky")
         if action["platform"] == "instagram":
             from .instagram_sender import graph_can_send, sender_from_config as ig_sender
 
