@@ -799,6 +799,21 @@ def doctor(ctx: Ctx) -> None:
         good = bool(sf and sf.exists())
         ok &= good
         console.print(f"Instagram: session file {sf or '(none)'} {'found' if good else '[red]missing[/]'}")
+    md = cfg.platform("mastodon")
+    if md["enabled"]:
+        good = bool(md["api_base_url"]) and bool(os.environ.get(md["access_token_env"]))
+        ok &= good
+        console.print(f"Mastodon: server {esc(md['api_base_url'] or '(not set)')}, {md['access_token_env']} "
+                      + ("set" if os.environ.get(md["access_token_env"]) else "[red]not set[/]"))
+    bsky = cfg.platform("bluesky")
+    if bsky["enabled"]:
+        session = Path(bsky["session_file"]).expanduser() if bsky["session_file"] else None
+        has_session = bool(session and session.exists())
+        has_password = bool(os.environ.get(bsky["app_password_env"]))
+        ok &= bool(bsky["handle"]) and (has_session or has_password)
+        console.print(f"Bluesky: {esc(bsky['handle'] or '(handle not set)')}, saved session "
+                      f"{'found' if has_session else 'none'}, {bsky['app_password_env']} "
+                      f"{'set' if has_password else 'not set'}")
     try:
         from .models.sentiment import HEADS_DIR, Head
 
