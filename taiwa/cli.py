@@ -23,9 +23,10 @@ from rich.text import Text
 from . import config as config_mod
 from . import pipeline
 from .errors import TaiwaError
+from .metrics import response_metrics
 from .responders import approval, senders
 from .responders.drafts import reply_length
-from .store import OPEN_STATES, STATES, Store
+from .store import OPEN_STATES, ROLES, STATES, Store
 
 console = Console()
 err_console = Console(stderr=True, soft_wrap=True)  # file:line: reason stays one greppable line
@@ -170,26 +171,9 @@ def _listeners(ctx: Ctx, store: Store, platform: str = "all", files: tuple[str, 
     if platform != "all" and not cfg.platform(platform)["enabled"]:
         raise TaiwaError(f"platforms.{platform}.enabled is false in {cfg.path or 'the configuration'}",
                          f"set enabled = true under [platforms.{platform}]")
-    out: list = []
-    if platform in ("all", "replay") and cfg.platform("replay")["enabled"]:
-        out += pipeline.replay_listeners(cfg)
-    if platform in ("all", "x") and cfg.platform("x")["enabled"]:
-        from .listeners.x import listeners_from_config
-
-        out += listeners_from_config(cfg, store)
-    if platform in ("all", "instagram") and cfg.platform("instagram")["enabled"]:
-        from .listeners import instagram
-
-        out += instagram.listeners_from_config(cfg)
-    if platform in ("all", "mastodon") and cfg.platform("mastodon")["enabled"]:
-        from .listeners import mastodon
-
-        out += mastodon.listeners_from_config(cfg)
-    if platform in ("all", "bluesky") and cfg.platform("bluesky")["enabled"]:
-        from .listeners import bluesky
-
-        out += bluesky.listeners_from_config(cfg)
-    return out
+    names = config_mod.KNOWN_PLATFORMS if platform == "all" else (platform,)
+    return [lst for name in names if cfg.platform(name)["enabled"]
+            for lst in pipeline.platform_listeners(cfg, store, name)]
 
 
 def _process(ctx: Ctx, store: Store, *, listeners: list | None):
@@ -233,7 +217,7 @@ def _print_listen_problems(report: pipeline.ListenReport, limit: int = 10) -> No
 
 # ------------------------------------------------------------------------------------------------ listening
 @cli.command()
-@click.option("--platform", type=click.Choice(["all", "replay", "x", "instagram", "mastodon", "bluesky"]), default="all",
+@click.option("--platform", type=click.Choice(["all", *config_mod.KNOWN_PLATFORMS]), default="all",
               show_default=True,
               help="Which source to read (all: every enabled platform)")
 @click.option("--file", "files", multiple=True, type=click.Path(exists=True, dir_okay=False),
@@ -463,13 +447,6 @@ def audit(ctx: Ctx, action_id: int | None, limit: int) -> None:
     console.print(t)
 
 
-def _percentile(values: list[float], q: float) -> float:
-    s = sorted(values)
-    k = (len(s) - 1) * q
-    lo, hi = int(k), min(int(k) + 1, len(s) - 1)
-    return s[lo] + (s[hi] - s[lo]) * (k - lo)
-
-
 @cli.command()
 @pass_ctx
 def status(ctx: Ctx) -> None:
@@ -521,12 +498,10 @@ def status(ctx: Ctx) -> None:
         for j in jobs:
             if j["last_error"]:
                 console.print(f"[red]{j['name']} last error:[/] {esc(j['last_error'])}")
-    rt = store.response_times()
-    if rt:
-        hours = [(dt.datetime.fromisoformat(r["first_sent"]) - dt.datetime.fromisoformat(r["created_at"]))
-                 .total_seconds() / 3600 for r in rt]
-        console.print(f"time to first response: median {_percentile(hours, 0.5):.1f}h, "
-                      f"p90 {_percentile(hours, 0.9):.1f}h over {len(hours)} replies")
+    ttfr = response_metrics(store.response_times())["overall"]
+    if ttfr:
+        console.print(f"time to first response: median {ttfr['median']:.1f}h, "
+                      f"p90 {ttfr['p90']:.1f}h over {ttfr['n']} replies")
     _print_campaigns(store, ctx.config.brand_handles)
 
 
@@ -684,15 +659,15 @@ def user() -> None:
     """The team who use the inbox: viewer < responder (edit, snooze, assign) < approver (approve, send) < admin."""
 
 
-def _new_password(password: str | None) -> str:
-    if password is not None:
-        return password
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\n")
     return click.prompt("password (10+ characters)", hide_input=True, confirmation_prompt=True)
 
 
 @user.command("add")
 @click.argument("name")
-@click.option("--role", type=click.Choice(["viewer", "responder", "approver", "admin"]), default="responder",
+@click.option("--role", type=click.Choice(ROLES), default="responder",
               show_default=True)
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input (for scripts)")
 @actor_option
@@ -701,7 +676,7 @@ def user_add(ctx: Ctx, name: str, role: str, password_stdin: bool, actor: str) -
     """Add a teammate. The password is asked for (or read with --password-stdin) and only its hash is kept.
 
     Example: taiwa user add aiko --role approver"""
-    password = sys.stdin.readline().rstrip("\n") if password_stdin else _new_password(None)
+    password = _read_password(password_stdin)
     ctx.store().add_user(name, role, password, actor)
     console.print(f"added {esc(name)} ({role})")
 
@@ -717,7 +692,7 @@ def user_list(ctx: Ctx) -> None:
 
 @user.command("role")
 @click.argument("name")
-@click.argument("role", type=click.Choice(["viewer", "responder", "approver", "admin"]))
+@click.argument("role", type=click.Choice(ROLES))
 @actor_option
 @pass_ctx
 def user_role(ctx: Ctx, name: str, role: str, actor: str) -> None:
@@ -733,7 +708,7 @@ def user_role(ctx: Ctx, name: str, role: str, actor: str) -> None:
 @pass_ctx
 def user_passwd(ctx: Ctx, name: str, password_stdin: bool, actor: str) -> None:
     """Set a new password (signs them out everywhere)."""
-    password = sys.stdin.readline().rstrip("\n") if password_stdin else _new_password(None)
+    password = _read_password(password_stdin)
     ctx.store().set_user(name, actor, password=password)
     console.print(f"new password set for {esc(name)}")
 

@@ -35,6 +35,30 @@ def replay_listeners(config: Config) -> list[ReplayListener]:
     return [ReplayListener(config.resolve(p)) for p in config.platform("replay")["paths"]]
 
 
+def platform_listeners(config: Config, store: Store, platform: str) -> list[Listener]:
+    """The listeners taiwa.toml asks for on one platform (the CLI's `listen` and the daemon's jobs both use
+    this). Platform modules are imported only when used: each pulls in its client library."""
+    if platform == "replay":
+        return list(replay_listeners(config))
+    if platform == "x":
+        from .listeners import x
+
+        return list(x.listeners_from_config(config, store))
+    if platform == "instagram":
+        from .listeners import instagram
+
+        return instagram.listeners_from_config(config)
+    if platform == "mastodon":
+        from .listeners import mastodon
+
+        return mastodon.listeners_from_config(config)
+    if platform == "bluesky":
+        from .listeners import bluesky
+
+        return bluesky.listeners_from_config(config)
+    raise ValueError(f"unknown platform {platform!r}")
+
+
 def listen(store: Store, listeners: Iterable[Listener], progress: Progress | None = None,
            now: dt.datetime | None = None, stop: Callable[[], bool] | None = None) -> ListenReport:
     """Read every listener from its stored cursor; each batch and its cursor are committed together.

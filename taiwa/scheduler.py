@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from .config import Config
+from .config import KNOWN_PLATFORMS, Config
 from .errors import TaiwaError
 from .store import Store
 
@@ -112,25 +112,7 @@ def setup_logging(config: Config, log_file: Path | None, *, console: bool = True
 def job_listen(daemon: "Daemon", store: Store, platform: str) -> str:
     from . import pipeline
 
-    listeners: list = []
-    if platform == "replay":
-        listeners = pipeline.replay_listeners(daemon.config)
-    elif platform == "x":
-        from .listeners.x import listeners_from_config
-
-        listeners = listeners_from_config(daemon.config, store)
-    elif platform == "instagram":
-        from .listeners import instagram
-
-        listeners = instagram.listeners_from_config(daemon.config)
-    elif platform == "mastodon":
-        from .listeners import mastodon
-
-        listeners = mastodon.listeners_from_config(daemon.config)
-    elif platform == "bluesky":
-        from .listeners import bluesky
-
-        listeners = bluesky.listeners_from_config(daemon.config)
+    listeners = pipeline.platform_listeners(daemon.config, store, platform)
     report = pipeline.listen(store, listeners, stop=daemon.stopping)
     paused = f", paused: {', '.join(report.paused)}" if report.paused else ""
     return f"{report.new} new, {len(report.problems)} problems{paused}"
@@ -210,7 +192,7 @@ class Daemon:
         default = {"process": d["process_seconds"], "send": d["send_seconds"],
                    "followups": d["followup_minutes"] * 60, "campaigns": d["snapshot_minutes"] * 60,
                    "digest": 24 * 3600, "heartbeat": d["heartbeat_seconds"]}
-        for p in ("replay", "x", "instagram", "mastodon", "bluesky"):
+        for p in KNOWN_PLATFORMS:
             if config.platform(p)["enabled"]:
                 default[f"listen:{p}"] = config.platform(p)["interval_minutes"] * 60
         self.intervals = {**default, **(intervals or {})}

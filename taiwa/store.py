@@ -648,18 +648,21 @@ class Store:
         """The stored score and its components for one post ({} if it was not ranked yet)."""
         return self._one("SELECT * FROM priorities WHERE post_id = ?", [post_id]) or {}
 
-    def author_history(self, author_id: str, before: dt.datetime, *, since: dt.datetime, limit: int,
-                       exclude_post: int | None = None) -> list[dict[str, Any]]:
-        """The author's earlier posts (newest first) with what we replied to each, if anything was sent."""
+    def author_history(self, author_id: str, before: dt.datetime | None = None, *, since: dt.datetime | None = None,
+                       limit: int, exclude_post: int | None = None) -> list[dict[str, Any]]:
+        """The author's posts (newest first; only those in [since, before) when given) with what we replied to
+        each, if anything was sent."""
+        window = (" AND p.created_at < ?" if before else "") + (" AND p.created_at >= ?" if since else "")
         return self._rows(
-            """SELECT p.id, p.text, p.created_at, p.platform, s.label, pr.intent,
+            f"""SELECT p.id, p.text, p.created_at, p.platform, s.label, pr.intent,
                       (SELECT a.text FROM actions a WHERE a.post_id = p.id AND a.kind = 'reply'
                          AND a.state = 'sent') AS our_reply,
                       (SELECT a.state FROM actions a WHERE a.post_id = p.id AND a.kind = 'reply') AS reply_state
                FROM posts p LEFT JOIN sentiments s ON s.post_id = p.id LEFT JOIN priorities pr ON pr.post_id = p.id
-               WHERE p.author_id = ? AND p.created_at < ? AND p.created_at >= ? AND p.id != ?
+               WHERE p.author_id = ? AND p.id != ?{window}
                ORDER BY p.created_at DESC LIMIT ?""",
-            [author_id, now_iso(before), now_iso(since), exclude_post or -1, limit])
+            [author_id, exclude_post or -1, *([now_iso(before)] if before else []),
+             *([now_iso(since)] if since else []), limit])
 
     # ---------------------------------------------------------------- campaigns
     def sync_campaigns(self, campaigns: Sequence[Any]) -> None:
@@ -896,14 +899,7 @@ class Store:
     def author_overview(self, author_id: str, *, exclude_post: int | None = None, limit: int = 20
                         ) -> dict[str, Any]:
         """Everything the inbox shows about one customer: earlier posts with our replies, open follow-ups."""
-        posts = self._rows(
-            """SELECT p.id, p.text, p.created_at, s.label, pr.intent,
-                      (SELECT a.text FROM actions a WHERE a.post_id = p.id AND a.kind = 'reply'
-                         AND a.state = 'sent') AS our_reply,
-                      (SELECT a.state FROM actions a WHERE a.post_id = p.id AND a.kind = 'reply') AS reply_state
-               FROM posts p LEFT JOIN sentiments s ON s.post_id = p.id LEFT JOIN priorities pr ON pr.post_id = p.id
-               WHERE p.author_id = ? AND p.id != ? ORDER BY p.created_at DESC LIMIT ?""",
-            [author_id, exclude_post or -1, limit])
+        posts = self.author_history(author_id, limit=limit, exclude_post=exclude_post)
         followups = self._rows(
             """SELECT f.id, f.asks, f.state, f.due_at, f.created_at, ac.text AS our_reply
                FROM followups f JOIN actions ac ON ac.id = f.action_id
@@ -911,6 +907,10 @@ class Store:
             [author_id])
         return {"posts": posts, "followups": followups,
                 "total_posts": self._scalar("SELECT count(*) FROM posts WHERE author_id = ?", [author_id])}
+
+    def platforms(self) -> list[str]:
+        """The platforms the stored posts came from."""
+        return [r["platform"] for r in self._rows("SELECT DISTINCT platform FROM posts ORDER BY platform")]
 
     def approval_counts(self) -> dict[str, int]:
         """Decisions people made on drafts: approved (ever) and rejected."""

@@ -19,6 +19,7 @@ import json
 from pathlib import Path
 from typing import Any, Iterator
 
+from ..config import KNOWN_PLATFORMS
 from .base import Author, Batch, Post, parse_time
 from .x import is_api_page, page_to_posts
 
@@ -60,7 +61,6 @@ def _bool(key: str, value: Any) -> bool:
 
 # Posts longer than this are refused by name (the longest any platform allows is 25,000 characters on X).
 MAX_TEXT = 100_000
-PLATFORMS = ("replay", "x", "instagram", "mastodon", "bluesky")
 
 
 def _str(key: str, value: Any, required: bool = False) -> str:
@@ -103,8 +103,8 @@ def record_to_post(record: Any) -> Post:
         raise RecordError(f"field 'text' is {len(text):,} characters; a post may hold at most {MAX_TEXT:,} here "
                           "(no platform allows more)")
     platform = _str("platform", record.get("platform")) or "replay"
-    if platform not in PLATFORMS:
-        raise RecordError(f"unknown platform {platform!r}; use one of: {', '.join(PLATFORMS)}")
+    if platform not in KNOWN_PLATFORMS:
+        raise RecordError(f"unknown platform {platform!r}; use one of: {', '.join(KNOWN_PLATFORMS)}")
     try:
         created = parse_time(record.get("created_at"))
     except ValueError as e:

@@ -107,48 +107,37 @@ def router(config, store: Store) -> tuple[Callable[[dict[str, Any]], Sender | No
     live: dict[str, Sender] = {}
     problems: dict[str, str] = {}
 
+    def built(platform: str, build: Callable[[], Sender], when_missing: str = "") -> Sender | None:
+        """The platform's sender, built on first use; a failure to build is remembered in `problems`."""
+        if platform not in live and platform not in problems:
+            try:
+                live[platform] = build()
+            except TaiwaError as e:
+                problems[platform] = str(e) + when_missing
+        return live.get(platform)
+
     def sender_for(action: dict[str, Any]) -> Sender | None:
         if action["source"].startswith("replay"):
             return outbox
-        if action["platform"] == "x":
-            if "x" not in live and "x" not in problems:
-                try:
-                    from .x_sender import sender_from_config
+        platform = action["platform"]
+        if platform == "x":
+            from .x_sender import sender_from_config as x_sender
 
-                    live["x"] = sender_from_config(config, store)
-                except TaiwaError as e:
-                    problems["x"] = str(e)
-            return live.get("x")
-        if action["platform"] == "mastodon":
-            if "mastodon" not in live and "mastodon" not in problems:
-                try:
-                    from .mastodon_sender import sender_from_config as md_sender
+            return built("x", lambda: x_sender(config, store))
+        if platform == "mastodon":
+            from .mastodon_sender import sender_from_config as md_sender
 
-                    live["mastodon"] = md_sender(config)
-                except TaiwaError as e:
-                    problems["mastodon"] = str(e)
-            return live.get("mastodon")
-        if action["platform"] == "bluesky":
-            if "bluesky" not in live and "bluesky" not in problems:
-                try:
-                    from .bluesky_sender import sender_from_config as bs_sender
+            return built("mastodon", lambda: md_sender(config))
+        if platform == "bluesky":
+            from .bluesky_sender import sender_from_config as bs_sender
 
-                    live["bluesky"] = bs_sender(config, store)
-                except TaiwaError as e:
-                    problems["bluesky"] = str(e)
-            return live.get("bluesky")
-        if action["platform"] == "instagram":
+            return built("bluesky", lambda: bs_sender(config, store))
+        if platform == "instagram":
             from .instagram_sender import graph_can_send, sender_from_config as ig_sender
 
-            if graph_can_send(action):
-                if "instagram" not in live and "instagram" not in problems:
-                    try:
-                        live["instagram"] = ig_sender(config)
-                    except TaiwaError as e:
-                        problems["instagram"] = f"{e} — approved replies go to the outbox, marked by hand"
-                if "instagram" in live:
-                    return live["instagram"]
-            return by_hand
+            graph = built("instagram", lambda: ig_sender(config),
+                          " — approved replies go to the outbox, marked by hand") if graph_can_send(action) else None
+            return graph or by_hand
         return None
 
     return sender_for, problems

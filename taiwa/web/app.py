@@ -18,7 +18,6 @@ import hmac
 import html
 import json
 import secrets
-import statistics
 from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import quote, unquote, urlencode
@@ -31,6 +30,7 @@ from starlette.routing import Route
 
 from ..config import Config
 from ..errors import TaiwaError
+from ..metrics import response_metrics
 from ..responders import approval, senders
 from ..responders.drafts import LIMITS, X_URL_LENGTH, reply_length
 from ..store import OPEN_STATES, ROLES, STATES, Store
@@ -57,31 +57,6 @@ def _age(iso: str | None, now: dt.datetime) -> str:
         if seconds >= size:
             return f"{int(seconds // size)}{unit} ago"
     return "just now"
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Linear interpolation between closest ranks (the same definition `taiwa status` uses)."""
-    s = sorted(values)
-    k = (len(s) - 1) * q
-    lo, hi = int(k), min(int(k) + 1, len(s) - 1)
-    return s[lo] + (s[hi] - s[lo]) * (k - lo)
-
-
-def response_metrics(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Time to first response (hours) overall, per platform and per sentiment: count, median, p90."""
-    def summary(hours: list[float]) -> dict[str, Any]:
-        return {"n": len(hours), "median": statistics.median(hours), "p90": percentile(hours, 0.9)}
-
-    hours = [(dt.datetime.fromisoformat(r["first_sent"]) - dt.datetime.fromisoformat(r["created_at"]))
-             .total_seconds() / 3600 for r in rows]
-    out: dict[str, Any] = {"overall": summary(hours) if hours else None, "platform": {}, "sentiment": {},
-                           "hours": hours}
-    for key, field in (("platform", "platform"), ("sentiment", "label")):
-        groups: dict[str, list[float]] = {}
-        for r, h in zip(rows, hours):
-            groups.setdefault(r[field] or "unclassified", []).append(h)
-        out[key] = {k: summary(v) for k, v in sorted(groups.items())}
-    return out
 
 
 BUCKETS = [(1, "< 1 h"), (4, "1–4 h"), (12, "4–12 h"), (24, "12–24 h"), (72, "1–3 days"), (float("inf"), "> 3 days")]
@@ -272,7 +247,7 @@ class Inbox:
                 snoozed=True if f["snoozed"] == "only" else (None if f["snoozed"] == "all" else False),
                 now=self.clock(), limit=LIMIT)
             counts = store.state_counts()
-            platforms = sorted({r["platform"] for r in store._rows("SELECT DISTINCT platform FROM posts")})
+            platforms = store.platforms()
             alerts = store.alerts()
         finally:
             store.close()
