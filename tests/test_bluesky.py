@@ -86,7 +86,6 @@ class FakePDS:
         if path.endswith("com.atproto.repo.createRecord"):
             body = json.loads(request.content)
             self.created.append(body)
-            kind = body["collection"].rsplit(".", 1)[-1]
             return httpx.Response(200, json={"uri": f"at://{BRAND}/{body['collection']}/3new{len(self.created)}",
                                              "cid": f"bafynew{len(self.created)}", "validationStatus": "valid"})
         return httpx.Response(404, json={"error": "NotFound", "message": path})

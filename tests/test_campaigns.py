@@ -33,7 +33,7 @@ def setup(tmp_path, store, cfg):
         record(5, f"broken lid {TAG}", handle="cat", followers=50, hours=26, likes=2, reposts=2, replies=1),
         record(6, f"RT @amy: love it {TAG}", handle="dan", followers=7, hours=2, is_repost=True),
         record(7, f"too late {TAG}", handle="eve", followers=900, hours=24 * 5),       # after the end
-        record(8, f"off topic #Other", handle="fay", followers=10, hours=3),
+        record(8, "off topic #Other", handle="fay", followers=10, hours=3),
         record(9, f"Join {TAG} and win a kettle!", handle="kettlebird", followers=48000, hours=4),   # our own
         record(10, f"Earn $500/day with crypto, DM me https://spam.example {TAG}", handle="bot", hours=5),
     ]

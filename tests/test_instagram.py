@@ -13,7 +13,7 @@ import pytest
 import responses
 
 from taiwa import campaigns, pipeline
-from taiwa.errors import ListenerPaused, PlatformAuthError
+from taiwa.errors import PlatformAuthError
 from taiwa.listeners import instagram
 from taiwa.responders import approval, senders
 from taiwa.store import Store
@@ -188,7 +188,7 @@ def test_comments_on_own_posts_with_answers_and_a_removed_post(store, cfg):
     L = loader()
     own = [Post(L.context, n) for n in load("own_posts_kettlebird.json")]
     lst = instagram.CommentsListener("instagram:comments:kettlebird", lambda: own, posts_checked=6,
-                                     max_posts=100, own_handle="kettlebird")
+                                     max_posts=100)
     report = pipeline.listen(store, [lst], now=T0)
     assert report.new == 5                                         # 3 comments + 2 answers
     assert any("DKm00301xq is gone or private" in p for p in report.problems)
@@ -249,7 +249,7 @@ def test_instagram_replies_go_through_the_graph_api_or_the_outbox(tmp_path, cfg,
     L = loader()
     own = [Post(L.context, n) for n in load("own_posts_kettlebird.json")[:1]]
     pipeline.listen(store, [instagram.CommentsListener("instagram:comments:kettlebird", lambda: own,
-                                                       posts_checked=6, max_posts=100, own_handle="kettlebird")])
+                                                       posts_checked=6, max_posts=100)])
     ids = {r["platform_id"]: r["id"] for r in store._rows("SELECT id, platform_id FROM posts")}
     store.create_actions([{"post_id": ids["17900000000000001"], "kind": "reply", "text": "ご不便をおかけしました。DMください🙏"},
                           {"post_id": ids["17900000000000005"], "kind": "like"},

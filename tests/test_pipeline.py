@@ -2,15 +2,12 @@
 
 import datetime as dt
 import json
-import os
 
-import pytest
 from click.testing import CliRunner
 
 from taiwa import pipeline
 from taiwa.cli import cli
 from taiwa.listeners.replay import ReplayListener
-from taiwa.responders import approval, senders
 from taiwa.store import Store
 
 from .conftest import T0, record, write_jsonl

@@ -25,15 +25,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import logging
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 from ..errors import ConfigError, ListenerPaused, PlatformAuthError, TaiwaError
 from .base import Author, Batch, Post, extract_hashtags
-
-log = logging.getLogger(__name__)
 
 LOGIN_HINT = ("make a session file once with `instaloader --login YOUR_ACCOUNT` (it asks for the password and "
               "keeps only the session cookie), then set platforms.instagram.session_file and username")
@@ -245,9 +242,8 @@ class CommentsListener:
     """Comments (and answers) on the brand's newest own posts: the mentions that most need replies there."""
 
     def __init__(self, name: str, own_posts: Callable[[], Iterable[Any]], *, posts_checked: int, max_posts: int,
-                 own_handle: str, now: Callable[[], dt.datetime] | None = None):
+                 now: Callable[[], dt.datetime] | None = None):
         self.name, self.own_posts, self.posts_checked, self.max_posts = name, own_posts, posts_checked, max_posts
-        self.own_handle = own_handle.lower()
         self.now = now or (lambda: dt.datetime.now(dt.timezone.utc))
 
     def read(self, cursor: str | None) -> Iterator[Batch]:
@@ -329,6 +325,6 @@ def listeners_from_config(config, loader=None, *, own_posts: Callable[[str], Ite
             lister = (lambda h=handle: own_posts(h)) if own_posts else \
                 (lambda h=handle: Profile.from_username(ctx, h).get_posts())
             out.append(CommentsListener(f"instagram:comments:{handle}", lister,
-                                        posts_checked=ig["own_posts_checked"], max_posts=cap, own_handle=handle,
+                                        posts_checked=ig["own_posts_checked"], max_posts=cap,
                                         now=now))
     return out

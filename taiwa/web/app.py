@@ -47,6 +47,11 @@ class Refused(Exception):
         self.status, self.message = status, message
 
 
+def local_path(url: str, default: str = "/") -> str:
+    """A redirect target on this site only: a path, never another host (not "https://…", not "//host")."""
+    return url if url.startswith("/") and not url.startswith("//") else default
+
+
 def _age(iso: str | None, now: dt.datetime) -> str:
     if not iso:
         return ""
@@ -174,8 +179,7 @@ class Inbox:
         return form
 
     def _back(self, form: Any, default: str = "/") -> str:
-        back = str(form.get("back", "")) or default
-        return back if back.startswith("/") and not back.startswith("//") else default
+        return local_path(str(form.get("back", "")), default)
 
     # ------------------------------------------------------------------ sign in / out
     async def login_page(self, request: Request) -> Response:
@@ -192,8 +196,7 @@ class Inbox:
         if not cookie or not hmac.compare_digest(str(form.get("csrf", "")), cookie):
             raise Refused(403, "The sign-in form expired (CSRF token missing or wrong). Reload it and try again.")
         name, password = str(form.get("name", "")).strip(), str(form.get("password", ""))
-        nxt = str(form.get("next", "/"))
-        nxt = nxt if nxt.startswith("/") and not nxt.startswith("//") else "/"
+        nxt = local_path(str(form.get("next", "/")))
         store = self.store()
         try:
             user = store.check_login(name, password)
@@ -288,7 +291,7 @@ class Inbox:
         return self.render(request, "action.html", user=user, a=a, post=post, thread=thread, history=history,
                            audit=audit, team=team, length=length, limit=limit,
                            memory=json.loads(a["memory"] or "[]"), age=_age(a["post_created_at"], self.clock()),
-                           back=str(request.query_params.get("back", "/")), error="")
+                           back=local_path(request.query_params.get("back", "/")), error="")
 
     async def _act(self, request: Request, role: str, do: Callable[[Store, dict[str, Any], Any, int], str]
                    ) -> Response:

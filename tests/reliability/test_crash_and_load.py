@@ -16,8 +16,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from taiwa.store import Store
 
 from ..conftest import record
