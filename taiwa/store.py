@@ -394,13 +394,25 @@ class Store:
         if not self.path.parent.is_dir():
             raise StoreError(f"the folder for the database {self.path} does not exist",
                              f"create it (mkdir -p {self.path.parent}) or point taiwa.database elsewhere")
+        # Never open the file outside SQLite: on POSIX, closing any descriptor of a file drops every lock the
+        # process holds on it, including those of this process's other live connections, and another process
+        # then writes under them (corruption). SQLite itself tells a non-database file apart: its first read of
+        # the header fails with SQLITE_NOTADB, before anything is written.
         try:
-            if self.path.exists() and self.path.stat().st_size > 0:
-                with open(self.path, "rb") as fh:
-                    if fh.read(16) != b"SQLite format 3\x00":
-                        raise StoreError(f"{self.path} is not a SQLite database",
-                                         "point taiwa.database at a new file name, or move this file away")
             conn = sqlite3.connect(str(self.path), timeout=30, check_same_thread=False)
+        except (sqlite3.DatabaseError, OSError) as e:
+            raise StoreError(f"cannot open database {self.path}: {e}",
+                             "check the file's permissions, or point taiwa.database at another file") from e
+        try:
+            conn.execute("PRAGMA schema_version").fetchone()
+        except sqlite3.DatabaseError as e:
+            conn.close()
+            if "not a database" in str(e) or "encrypted" in str(e):
+                raise StoreError(f"{self.path} is not a SQLite database",
+                                 "point taiwa.database at a new file name, or move this file away") from e
+            raise StoreError(f"cannot open database {self.path}: {e}",
+                             "check the file's permissions, or point taiwa.database at another file") from e
+        try:
             self.db = Database(conn)
             self.db.execute("PRAGMA busy_timeout = 30000")
             self.db.execute("PRAGMA journal_mode = WAL")
