@@ -213,6 +213,8 @@ def _print_listen_problems(report: pipeline.ListenReport, limit: int = 10) -> No
         err_console.print(f"[yellow]… and {len(report.problems) - limit} more (taiwa status lists them)[/]")
     for name, why in report.paused.items():
         err_console.print(f"[cyan]paused[/] {esc(name)}: {esc(why)}")
+    for name, why in report.failed.items():
+        err_console.print(f"[red]failed[/] {esc(name)}: {esc(why)}")
 
 
 # ------------------------------------------------------------------------------------------------ listening
@@ -234,10 +236,12 @@ def listen(ctx: Ctx, platform: str, files: tuple[str, ...], no_process: bool) ->
         report = pipeline.listen(store, listeners)
         console.print(f"{report.new} new posts, {report.updated} seen before, {len(report.problems)} lines skipped")
         _print_listen_problems(report, limit=20)
-        return
-    lr, n, tr = _process(ctx, store, listeners=listeners)
-    console.print(f"{lr.new} new posts ({lr.updated} seen before, {len(lr.problems)} lines skipped), {n} classified, "
-                  f"{tr.drafts} reply drafts and {tr.likes} likes queued")
+    else:
+        report, n, tr = _process(ctx, store, listeners=listeners)
+        console.print(f"{report.new} new posts ({report.updated} seen before, {len(report.problems)} lines skipped), "
+                      f"{n} classified, {tr.drafts} reply drafts and {tr.likes} likes queued")
+    if report.failed:   # the other sources were read and stored; say so in the exit code for scripts and cron
+        raise click.exceptions.Exit(1)
 
 
 # ------------------------------------------------------------------------------------------------ the inbox
@@ -410,9 +414,9 @@ def send(ctx: Ctx, actor: str) -> None:
     store = ctx.store()
     sender_for, problems = senders.router(ctx.config, store)
     report = senders.send_approved(store, sender_for, actor=actor)
-    console.print(f"sent {report.sent}, failed {report.failed}, uncertain (needs_check) {report.uncertain}, "
-                  f"waiting for a sender {report.skipped}, moved to needs_check {report.recovered}"
-                  + (f" → {ctx.config.outbox}" if report.sent else ""))
+    console.print(report.summary() + (f" → {ctx.config.outbox}" if report.sent else ""))
+    for line in report.problems:
+        err_console.print(f"[yellow]{esc(line)}[/]")
     for platform, why in problems.items():
         err_console.print(f"[yellow]{platform}: not sent[/] — {esc(why)}")
 
@@ -882,7 +886,9 @@ def _print_metrics(title: str, m: dict) -> None:
 
 def main() -> None:
     try:
-        cli(standalone_mode=False)
+        code = cli(standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except TaiwaError as e:
         err_console.print(f"[bold red]error:[/] {esc(e.message)}")
         if e.hint:
@@ -897,6 +903,15 @@ def main() -> None:
     except FileNotFoundError as e:
         err_console.print(f"[bold red]error:[/] {esc(str(e))}")
         sys.exit(2)
+    except Exception as e:  # noqa: BLE001 - a person gets what happened and what to do, not a traceback
+        from .pipeline import describe_failure
+
+        if os.environ.get("TAIWA_DEBUG"):
+            raise
+        err_console.print(f"[bold red]error:[/] {esc(describe_failure(e))}")
+        err_console.print("  [yellow]→ run again with TAIWA_DEBUG=1 for the full traceback, and report it if it "
+                          "looks like a bug in taiwa[/]")
+        sys.exit(1)
 
 
 if __name__ == "__main__":

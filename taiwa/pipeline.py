@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
 from .config import Config
 from .errors import ListenerPaused, TaiwaError
-from .listeners.base import Listener
+from .listeners.base import Listener, post_problem
 from .listeners.replay import ReplayListener
 from .models import intent as intents
 from .models import priority
@@ -21,6 +22,7 @@ from .responders import drafts
 from .store import Store, parse_iso
 
 Progress = Callable[[int], None]
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -29,15 +31,38 @@ class ListenReport:
     updated: int = 0
     problems: list[str] = field(default_factory=list)
     paused: dict[str, str] = field(default_factory=dict)   # listener → why it waits, and until when
+    failed: dict[str, str] = field(default_factory=dict)   # listener → what stopped it this run (the others ran)
 
 
 def replay_listeners(config: Config) -> list[ReplayListener]:
     return [ReplayListener(config.resolve(p)) for p in config.platform("replay")["paths"]]
 
 
+class Unavailable:
+    """Stands in for a platform whose listeners could not be built (missing credentials, server unreachable while
+    signing in): reading it raises what went wrong, so `listen` records it like any listener's failure and the
+    other platforms still run."""
+
+    def __init__(self, name: str, error: BaseException):
+        self.name, self.error = name, error
+
+    def read(self, cursor: str | None):
+        raise self.error
+
+
 def platform_listeners(config: Config, store: Store, platform: str) -> list[Listener]:
     """The listeners taiwa.toml asks for on one platform (the CLI's `listen` and the daemon's jobs both use
-    this). Platform modules are imported only when used: each pulls in its client library."""
+    this); an Unavailable stand-in when they cannot be built."""
+    try:
+        return _build_listeners(config, store, platform)
+    except ValueError:
+        raise
+    except Exception as e:  # noqa: BLE001 - reported through listen(), never a crash of the whole run
+        return [Unavailable(platform, e)]
+
+
+def _build_listeners(config: Config, store: Store, platform: str) -> list[Listener]:
+    """Platform modules are imported only when used: each pulls in its client library."""
     if platform == "replay":
         return list(replay_listeners(config))
     if platform == "x":
@@ -64,7 +89,10 @@ def listen(store: Store, listeners: Iterable[Listener], progress: Progress | Non
     """Read every listener from its stored cursor; each batch and its cursor are committed together.
 
     A listener under a recorded pause (rate limit, budget) is skipped; one that pauses now keeps what it
-    read and records until when it must wait. Nothing sleeps."""
+    read and records until when it must wait. One listener's failure, whatever it is (an unreachable server,
+    a file that cannot be read, a bug in a client library), is recorded and reported, and the others still
+    run. Every post passes `post_problem` before it is stored: a record SQLite could not take is named and
+    skipped, never allowed to fail its batch. Nothing sleeps."""
     report = ListenReport()
     for listener in listeners:
         paused = store.paused_until(listener.name, now)
@@ -76,13 +104,13 @@ def listen(store: Store, listeners: Iterable[Listener], progress: Progress | Non
             for batch in listener.read(store.cursor(listener.name)):
                 if stop and stop():
                     break   # this batch is dropped uncommitted; the cursor still points at it
-                result = store.ingest(batch.posts, listener=listener.name, cursor=batch.cursor,
-                                      problems=batch.problems,
+                posts, problems = _storable(batch, listener.name)
+                result = store.ingest(posts, listener=listener.name, cursor=batch.cursor, problems=problems,
                                       reads=(batch.platform, batch.reads) if batch.reads else None)
                 report.new += result.new
                 report.updated += result.updated
-                report.problems += batch.problems
-                got += len(batch.posts)
+                report.problems += problems
+                got += len(posts)
                 if progress:
                     progress(len(batch.posts))
         except ListenerPaused as e:
@@ -90,11 +118,39 @@ def listen(store: Store, listeners: Iterable[Listener], progress: Progress | Non
             store.record_run(listener.name, f"paused after {got} posts: {e.message}", at=now)
             report.paused[listener.name] = f"{e.message} (until {e.until:%Y-%m-%d %H:%M} UTC)"
             continue
-        except TaiwaError as e:
-            store.record_run(listener.name, "error", error=e.message, at=now)
-            raise
+        except Exception as e:  # noqa: BLE001 - one source's failure must not stop the others
+            message = str(e) if isinstance(e, TaiwaError) else describe_failure(e)
+            if not isinstance(e, TaiwaError):
+                log.warning("listener %s failed", listener.name, exc_info=True)
+            store.record_run(listener.name, f"error after {got} posts", error=message.splitlines()[0], at=now)
+            report.failed[listener.name] = message
+            continue
         store.record_run(listener.name, f"ok, {got} posts", at=now)
     return report
+
+
+def describe_failure(e: BaseException) -> str:
+    """A one-line account of an unexpected error for a person: its kind and message, never a traceback."""
+    if isinstance(e, RecursionError):
+        return ("the client library recursed without end (Mastodon.py does this when the server's "
+                "/api/v1/instance is unreachable); is the server up?")
+    text = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    kind = type(e).__name__
+    if any(k in kind for k in ("Connect", "Timeout", "Network")) or isinstance(e, OSError):
+        return f"could not reach the platform ({kind}: {text}); check the network and the server address"
+    return f"{kind}: {text}" if text else kind
+
+
+def _storable(batch, listener: str) -> tuple[list, list[str]]:
+    """The batch's posts that can be stored, and its problems plus one line for each post that cannot."""
+    posts, problems = [], list(batch.problems)
+    for post in batch.posts:
+        why = post_problem(post)
+        if why:
+            problems.append(f"{listener}: post {str(post.platform_id)[:40]}: {why}")
+        else:
+            posts.append(post)
+    return posts, problems
 
 
 def classify(store: Store, model: SentimentModel, *, chunk: int = 256, progress: Progress | None = None,

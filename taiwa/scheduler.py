@@ -115,6 +115,8 @@ def job_listen(daemon: "Daemon", store: Store, platform: str) -> str:
     listeners = pipeline.platform_listeners(daemon.config, store, platform)
     report = pipeline.listen(store, listeners, stop=daemon.stopping)
     paused = f", paused: {', '.join(report.paused)}" if report.paused else ""
+    if report.failed:   # what the others read is stored; the job still counts as failed, with each reason
+        raise TaiwaError(f"{report.new} new; failed: " + "; ".join(f"{k}: {v}" for k, v in report.failed.items()))
     return f"{report.new} new, {len(report.problems)} problems{paused}"
 
 
@@ -134,7 +136,7 @@ def job_send(daemon: "Daemon", store: Store) -> str:
     sender_for, problems = senders.router(daemon.config, store)
     r = senders.send_approved(store, sender_for)
     waiting = f", waiting: {'; '.join(problems.values())}" if problems else ""
-    return f"{r.sent} sent, {r.failed} failed, {r.uncertain + r.recovered} to check{waiting}"
+    return r.summary() + "".join(f"; {p}" for p in r.problems) + waiting
 
 
 def job_followups(daemon: "Daemon", store: Store) -> str:

@@ -487,7 +487,7 @@ class Store:
             post_rows.append((p.platform, p.platform_id, aid, p.text, p.lang, now_iso(p.created_at), p.url,
                               p.conversation_id, p.in_reply_to_id, int(p.is_repost), int(p.can_reply),
                               int(p.likes), int(p.reposts), int(p.replies),
-                              _to_json(p.hashtags), _to_json(p.mentions), listener, _to_json(p.raw), stamp))
+                              _to_json(p.hashtags), _to_json(p.mentions), listener, _raw_json(p.raw), stamp))
         with self.atomic():
             before = self._scalar("SELECT coalesce(max(id), 0) FROM posts")
             self.db.conn.executemany(
@@ -1201,6 +1201,17 @@ class Store:
         if action_id is None:
             return self._rows("SELECT * FROM audit ORDER BY id DESC LIMIT ?", [limit])
         return self._rows("SELECT * FROM audit WHERE action_id = ? ORDER BY id", [action_id])
+
+
+def _raw_json(raw: Any) -> str:
+    """The platform's record as JSON text; a lone surrogate somewhere in it is kept escaped (\\ud800), since
+    SQLite only takes valid UTF-8."""
+    text = _to_json(raw)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(raw, ensure_ascii=True, default=str)
+    return text
 
 
 def _split_problem(problem: str) -> tuple[str, str]:

@@ -45,7 +45,8 @@ def test_resumes_from_byte_offset_after_appends(tmp_path, store):
     listener = ReplayListener(path, batch_size=2)
     listen(store, [listener])
     cursor = json.loads(store.cursor(listener.name))
-    assert cursor == {"offset": path.stat().st_size, "line": 3}
+    assert (cursor["offset"], cursor["line"]) == (path.stat().st_size, 3)
+    assert (cursor["ino"], cursor["head_len"]) == (path.stat().st_ino, path.stat().st_size)
     with open(path, "ab") as fh:
         fh.write(b"{broken\n" + json.dumps(record(9, "new one")).encode() + b"\n")
     report = listen(store, [listener])

@@ -1,8 +1,11 @@
 """Replay listener: posts from files — taiwa JSONL, CSV, or X API v2 pages (`data` + `includes.users`).
 
-Streaming (one line in memory at a time) and resumable: the cursor is the byte offset and line number after
-the last line handed out, stored with the posts it produced. A malformed line is reported as `file:line: reason`
-and skipped; every good line is kept.
+Streaming (one record in memory at a time, `.json` arrays too) and resumable: the cursor is the byte offset and
+line (or array item) after the last record handed out, stored with the posts it produced, together with the
+file's identity (device, inode) and a fingerprint of its first bytes. A file replaced by another export is
+noticed and read again from its start. A malformed record is reported as `file:line: reason` and skipped; every
+good record is kept, and the cursor moves past the bad one. Line ends may be LF, CRLF or CR; a UTF-8 byte-order
+mark is ignored.
 
 taiwa's record (JSONL object or CSV columns):
     id*, text*, created_at* (ISO-8601 or Unix seconds), author_handle* (or author.handle), author_id,
@@ -14,13 +17,18 @@ JSONL may nest the author as {"author": {"id", "handle", "name", "followers", "v
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
+import os
+import re
+from collections import deque
 from pathlib import Path
 from typing import Any, Iterator
 
 from ..config import KNOWN_PLATFORMS
-from .base import Author, Batch, Post, parse_time
+from ..errors import TaiwaError
+from .base import MAX_COUNT, Author, Batch, Post, parse_time, post_problem
 from .x import is_api_page, page_to_posts
 
 BATCH = 1000
@@ -29,8 +37,22 @@ FIELDS = {"id", "text", "created_at", "author_handle", "author_id", "author_name
           "is_repost", "likes", "reposts", "replies", "hashtags", "mentions"}
 
 
+SUFFIXES = (".jsonl", ".ndjson", ".json", ".csv")
+# One record (a JSONL line, a CSV record, a .json array item) may hold at most this many bytes: far above any
+# post (MAX_TEXT characters), low enough that a file without line breaks cannot exhaust memory.
+MAX_RECORD_BYTES = 8 * 1024 * 1024
+# A quoted CSV field may span at most this many lines; an opening quote never closed within them is a stray one.
+MAX_CSV_SPAN = 200
+HEAD_BYTES = 4096          # the fingerprint covers this much of the file's start
+BOM = b"\xef\xbb\xbf"
+
+
 class RecordError(ValueError):
     pass
+
+
+class ReplayFileError(TaiwaError):
+    """The file as a whole cannot be read (missing, a folder, unreadable, an unsupported type)."""
 
 
 def _int(record: dict[str, Any], key: str, value: Any) -> int:
@@ -38,13 +60,14 @@ def _int(record: dict[str, Any], key: str, value: Any) -> int:
         return 0
     if isinstance(value, bool):
         raise RecordError(f"field {key!r} must be a whole number, got {value!r}")
-    if isinstance(value, int):
-        return value
     if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value.strip())
-    raise RecordError(f"field {key!r} must be a whole number, got {value!r}")
+        value = int(value)
+    elif isinstance(value, str) and value.strip().isdigit() and len(value.strip()) <= 19:
+        value = int(value.strip())
+    if isinstance(value, int) and 0 <= value <= MAX_COUNT:
+        return value
+    shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:39] + "…"
+    raise RecordError(f"field {key!r} must be a whole number from 0 to {MAX_COUNT:,}, got {shown}")
 
 
 def _bool(key: str, value: Any) -> bool:
@@ -114,7 +137,7 @@ def record_to_post(record: Any) -> Post:
         tags = [t.lstrip("#") for t in tags.split()]
     if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
         raise RecordError("field 'hashtags' must be a list of text")
-    return Post(
+    post = Post(
         platform=platform,
         platform_id=_str("id", record.get("id"), required=True),
         author=author, text=text, created_at=created,
@@ -126,6 +149,10 @@ def record_to_post(record: Any) -> Post:
         replies=_int(record, "replies", record.get("replies")),
         hashtags=[t.lstrip("#") for t in tags], raw=record,
     )
+    problem = post_problem(post)
+    if problem:
+        raise RecordError(problem)
+    return post
 
 
 def _decode(raw: bytes) -> str:
@@ -133,6 +160,71 @@ def _decode(raw: bytes) -> str:
         return raw.decode("utf-8")
     except UnicodeDecodeError as e:
         raise RecordError(f"not valid UTF-8 (byte 0x{raw[e.start]:02x} at column {e.start + 1})") from None
+
+
+def _json(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise RecordError(f"not valid JSON ({e.msg} at column {e.colno})") from None
+    except RecursionError:
+        raise RecordError("JSON nested too deeply to be a post") from None
+
+
+def _record_or_page(obj: Any, where: str, problems: list[str]) -> list[Post]:
+    """A JSON value → posts: an X API v2 page (each bad tweet named) or one taiwa record."""
+    if is_api_page(obj):
+        got, bad = page_to_posts(obj)
+        problems += [f"{where}: {b}" for b in bad]
+        return got
+    return [record_to_post(obj)]
+
+
+EOL = re.compile(rb"\r\n?|\n")
+
+
+class _Overlong(bytes):
+    """Stands for a line longer than MAX_RECORD_BYTES: only its length is kept."""
+
+    size = 0
+
+
+def _lines(fh) -> Iterator[bytes]:
+    """Physical lines with their ends (LF, CRLF or a lone CR), read in blocks; a line over MAX_RECORD_BYTES comes
+    out as an _Overlong carrying its size, never held in memory whole."""
+    buf, skipped, eof = b"", 0, False
+    while not eof:
+        block = fh.read(1 << 20)
+        eof = not block
+        scan_from = max(0, len(buf) - 1)
+        buf += block
+        start = 0
+        for m in EOL.finditer(buf, scan_from):
+            if m.group() == b"\r" and m.end() == len(buf) and not eof:
+                break   # a CR at the block's end may be the first half of a CRLF
+            if skipped:
+                over = _Overlong(b"")
+                over.size = skipped + m.end()
+                skipped = 0
+                yield over
+            else:
+                yield buf[start:m.end()]
+            start = m.end()
+        buf = buf[start:]
+        if len(buf) > MAX_RECORD_BYTES:
+            skipped += len(buf)
+            buf = b""
+    if skipped or buf:
+        if skipped:
+            over = _Overlong(b"")
+            over.size = skipped + len(buf)
+            yield over
+        else:
+            yield buf
+
+
+def _size(line: bytes) -> int:
+    return line.size if isinstance(line, _Overlong) else len(line)
 
 
 class ReplayListener:
@@ -143,113 +235,341 @@ class ReplayListener:
         self.name = f"replay:{self.path.resolve()}"
         self.batch_size = batch_size
         suffix = self.path.suffix.lower()
-        if suffix not in (".jsonl", ".ndjson", ".json", ".csv"):
-            raise RecordError(f"{self.path}: unsupported file type {suffix!r}; use .jsonl, .json or .csv")
         self.kind = {"ndjson": "jsonl"}.get(suffix[1:], suffix[1:])
 
-    def read(self, cursor: str | None) -> Iterator[Batch]:
-        if not self.path.exists():
-            raise FileNotFoundError(f"{self.path}: no such file")
-        pos = json.loads(cursor) if cursor else {"offset": 0, "line": 0}
-        size = self.path.stat().st_size
-        restart = []
-        if pos["offset"] > size:
-            restart = [f"{self.path}: the file is shorter than where we stopped ({pos['offset']} > {size} bytes); "
-                       "reading it again from the start (posts already stored are not duplicated)"]
-            pos = {"offset": 0, "line": 0}
-        if self.kind == "json":
-            yield from self._read_json(pos, restart)
-        else:
-            yield from self._read_lines(pos, restart)
-
-    def _read_json(self, pos: dict, problems: list[str]) -> Iterator[Batch]:
-        # A single API response document: small (≤ 100 tweets a page), read whole.
-        raw = self.path.read_bytes()
-        if pos["offset"] >= len(raw) and pos["offset"] > 0:
-            return
-        where = f"{self.path}:1"
-        posts: list[Post] = []
+    def _check(self) -> os.stat_result:
+        """The file can be read as a replay file, or ReplayFileError says why and what to do."""
+        if self.path.suffix.lower() not in SUFFIXES:
+            raise ReplayFileError(f"{self.path}: unsupported file type {self.path.suffix or '(none)'!r}",
+                                  "replay reads .jsonl (or .ndjson), .json and .csv files; rename or convert it")
         try:
-            doc = json.loads(_decode(raw))
-            pages = doc if isinstance(doc, list) else [doc]
-            for n, page in enumerate(pages):
-                if is_api_page(page):
-                    got, bad = page_to_posts(page)
-                    posts += got
-                    problems += [f"{where}: page {n + 1}, {b}" for b in bad]
-                else:
-                    try:
-                        posts.append(record_to_post(page))
-                    except RecordError as e:
-                        problems.append(f"{where}: record {n + 1}: {e}")
-        except (RecordError, json.JSONDecodeError) as e:
-            problems.append(f"{where}: {e}")
-        yield Batch(posts, json.dumps({"offset": len(raw), "line": 1}), problems)
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            raise ReplayFileError(f"{self.path}: no such file",
+                                  "check platforms.replay.paths in taiwa.toml (relative to its folder)") from None
+        except OSError as e:
+            raise ReplayFileError(f"{self.path}: cannot be read ({e.strerror})", "check the path") from None
+        if self.path.is_dir():
+            raise ReplayFileError(f"{self.path} is a folder", "list the files inside it in platforms.replay.paths")
+        if not os.access(self.path, os.R_OK):
+            raise ReplayFileError(f"{self.path}: permission denied",
+                                  f"let taiwa's user read it (chmod o+r {self.path}) or copy it elsewhere")
+        return st
 
-    def _read_lines(self, pos: dict, problems: list[str]) -> Iterator[Batch]:
+    def read(self, cursor: str | None) -> Iterator[Batch]:
+        st = self._check()
+        try:
+            fh = open(self.path, "rb")
+        except OSError as e:
+            raise ReplayFileError(f"{self.path}: cannot be opened ({e.strerror})", "check its permissions") from None
+        with fh:
+            head = fh.read(HEAD_BYTES)
+            fh.seek(0)
+            ident = {"dev": st.st_dev, "ino": st.st_ino, "head": hashlib.sha256(head).hexdigest()[:32],
+                     "head_len": len(head)}
+            pos, problems = self._resume(cursor, st.st_size, head, ident)
+            reader = self._read_json if self.kind == "json" else self._read_lines
+            yield from reader(fh, pos, problems, ident)
+
+    def _resume(self, cursor: str | None, size: int, head: bytes, ident: dict) -> tuple[dict, list[str]]:
+        start = {"offset": 0, "line": 0, "item": 0}
+        if not cursor:
+            return start, []
+        try:
+            pos = {**start, **json.loads(cursor)}
+        except (ValueError, TypeError):
+            return start, [f"{self.path}: the stored position could not be read; reading the file from its start "
+                           "(posts already stored are not duplicated)"]
+        why = ""
+        if pos["offset"] > size:
+            why = f"the file is shorter than where we stopped ({pos['offset']:,} > {size:,} bytes)"
+        elif "ino" in pos and (pos["ino"], pos["dev"]) != (ident["ino"], ident["dev"]):
+            why = "the file was replaced by another one (a new export under the same name)"
+        elif "head" in pos and hashlib.sha256(head[:pos["head_len"]]).hexdigest()[:32] != pos["head"]:
+            why = "the file's first lines changed (it was rewritten, not appended to)"
+        if why:
+            return start, [f"{self.path}: {why}; reading it again from the start "
+                           "(posts already stored are not duplicated)"]
+        return pos, []
+
+    def _cursor(self, ident: dict, **pos: int) -> str:
+        return json.dumps({**pos, **ident})
+
+    # ---------------------------------------------------------------- JSONL and CSV
+    def _read_lines(self, fh, pos: dict, problems: list[str], ident: dict) -> Iterator[Batch]:
         offset, line_no = pos["offset"], pos["line"]
         header: list[str] | None = None
         posts: list[Post] = []
-        with open(self.path, "rb") as fh:
-            if self.kind == "csv":
-                first = fh.readline()
-                try:
-                    header = next(csv.reader([_decode(first).lstrip("\ufeff")]))
-                except (RecordError, StopIteration) as e:
-                    problems.append(f"{self.path}:1: cannot read the CSV header ({e})")
-                    yield Batch([], json.dumps({"offset": 0, "line": 0}), problems)
-                    return
-                unknown = [h for h in header if h not in FIELDS]
-                if unknown:
-                    problems.append(f"{self.path}:1: unknown CSV column(s) {unknown}; they are ignored")
-                if offset == 0:
-                    offset, line_no = fh.tell(), 1
+        lines = _lines(fh)
+        if self.kind == "csv":
+            first = next(lines, b"")
+            try:
+                if isinstance(first, _Overlong):
+                    raise RecordError("the header line is too long")
+                header = next(csv.reader([_decode(first.removeprefix(BOM)).rstrip("\r\n")]))
+            except (RecordError, StopIteration, csv.Error) as e:
+                problems.append(f"{self.path}:1: cannot read the CSV header ({e or 'the file is empty'})")
+                yield Batch([], self._cursor(ident, offset=0, line=0), problems)
+                return
+            unknown = [h for h in header if h not in FIELDS]
+            if unknown:
+                problems.append(f"{self.path}:1: unknown CSV column(s) {unknown}; they are ignored")
+            if offset == 0:
+                offset, line_no = len(first), 1
+            else:
+                fh.seek(offset)
+                lines = _lines(fh)
+        elif offset:
             fh.seek(offset)
-            for start_line, chunk in self._chunks(fh, line_no):
-                offset += len(chunk)
-                line_no = start_line + chunk.count(b"\n") - (1 if chunk.endswith(b"\n") else 0)
-                if not chunk.strip():
+            lines = _lines(fh)
+        records = self._csv_records(lines, line_no, header) if header is not None else self._jsonl(lines, line_no)
+        for start_line, end_line, nbytes, parsed in records:
+            offset += nbytes
+            line_no = end_line
+            where = f"{self.path}:{start_line}"
+            try:
+                if isinstance(parsed, RecordError):
+                    raise parsed
+                if parsed is None:
                     continue
-                where = f"{self.path}:{start_line}"
-                try:
-                    text = _decode(chunk)
-                    if header is not None:
-                        values = next(csv.reader(io.StringIO(text)))
-                        if len(values) != len(header):
-                            raise RecordError(f"expected {len(header)} CSV columns, got {len(values)}")
-                        record = {k: v for k, v in zip(header, values) if k in FIELDS}
-                        posts.append(record_to_post(record))
-                    else:
-                        obj = json.loads(text)
-                        if is_api_page(obj):
-                            got, bad = page_to_posts(obj)
-                            posts += got
-                            problems += [f"{where}: {b}" for b in bad]
-                        else:
-                            posts.append(record_to_post(obj))
-                except json.JSONDecodeError as e:
-                    problems.append(f"{where}: not valid JSON ({e.msg} at column {e.colno})")
-                except (RecordError, ValueError) as e:
-                    problems.append(f"{where}: {e}")
-                if len(posts) >= self.batch_size:
-                    yield Batch(posts, json.dumps({"offset": offset, "line": line_no}), problems)
-                    posts, problems = [], []
-        yield Batch(posts, json.dumps({"offset": offset, "line": line_no}), problems)
+                if header is not None:
+                    posts.append(record_to_post({k: v for k, v in zip(header, parsed) if k in FIELDS}))
+                else:
+                    posts += _record_or_page(parsed, where, problems)
+            except RecordError as e:
+                problems.append(f"{where}: {e}")
+            if len(posts) >= self.batch_size:
+                yield Batch(posts, self._cursor(ident, offset=offset, line=line_no), problems)
+                posts, problems = [], []
+        yield Batch(posts, self._cursor(ident, offset=offset, line=line_no), problems)
 
-    def _chunks(self, fh, line_no: int) -> Iterator[tuple[int, bytes]]:
-        """Yield (first line number, bytes) per record: a line, or for CSV, lines until quotes balance.
-
-        A final line without a newline is held back (it may still be being written) unless the file ends there
-        for good: we take it, since replay files are complete exports."""
-        pending, start = b"", line_no + 1
-        for raw in fh:
+    def _jsonl(self, lines: Iterator[bytes], line_no: int) -> Iterator[tuple[int, int, int, Any]]:
+        """(line, line, bytes, JSON value | None for a blank line | RecordError) per physical line."""
+        for raw in lines:
             line_no += 1
-            if not pending:
-                start = line_no
-            pending += raw
-            if self.kind == "csv" and pending.count(b'"') % 2 == 1:
-                continue  # a quoted field spans lines
-            yield start, pending
-            pending = b""
-        if pending:
-            yield start, pending
+            if isinstance(raw, _Overlong):
+                yield line_no, line_no, raw.size, RecordError(
+                    f"the line is {raw.size:,} bytes; a record may hold at most {MAX_RECORD_BYTES:,}")
+                continue
+            body = raw.removeprefix(BOM) if line_no == 1 else raw
+            if not body.strip():
+                yield line_no, line_no, len(raw), None
+                continue
+            try:
+                value: Any = _json(_decode(body))
+            except RecordError as e:
+                value = e
+            yield line_no, line_no, len(raw), value
+
+    def _csv_records(self, lines: Iterator[bytes], line_no: int, header: list[str]
+                     ) -> Iterator[tuple[int, int, int, Any]]:
+        """(first line, last line, bytes, values | None | RecordError) per CSV record.
+
+        A record whose quotes do not balance on its line may be a quoted field that spans lines, or a stray
+        quote (`my 27" monitor`). The line alone is taken when it already has the header's columns; otherwise
+        following lines are joined until the quotes balance. A quote still open after MAX_CSV_SPAN lines, or
+        at the end of the file, marks only its own line as bad: the lines after it are read again as records."""
+        width = len(header)
+        back: deque[tuple[int, bytes]] = deque()
+        numbered = ((n, raw) for n, raw in enumerate(lines, start=line_no + 1))
+
+        def take() -> tuple[int, bytes] | None:
+            return back.popleft() if back else next(numbered, None)
+
+        while (first := take()) is not None:
+            n, raw = first
+            if isinstance(raw, _Overlong):
+                yield n, n, raw.size, RecordError(
+                    f"the line is {raw.size:,} bytes; a record may hold at most {MAX_CSV_SPAN and MAX_RECORD_BYTES:,}")
+                continue
+            if not raw.strip():
+                yield n, n, len(raw), None
+                continue
+            try:
+                text = _decode(raw)
+            except RecordError as e:
+                yield n, n, len(raw), e
+                continue
+            values = _csv_row(text)
+            if text.count('"') % 2 == 0 or (isinstance(values, list) and len(values) == width
+                                             and not _opens_quote(text)):
+                if isinstance(values, list) and len(values) != width:
+                    values = RecordError(f"expected {width} CSV columns, got {len(values)}")
+                yield n, n, len(raw), values
+                continue
+            parts, quotes, size = [first], text.count('"'), len(raw)
+            joined = None
+            while len(parts) < MAX_CSV_SPAN and size < MAX_RECORD_BYTES:
+                nxt = take()
+                if nxt is None:
+                    break
+                parts.append(nxt)
+                if isinstance(nxt[1], _Overlong):
+                    break
+                size += len(nxt[1])
+                quotes += nxt[1].count(b'"')
+                if quotes % 2 == 0:
+                    try:
+                        joined = _csv_row(b"".join(p[1] for p in parts).decode("utf-8"))
+                    except UnicodeDecodeError:
+                        joined = None
+                    break
+            if isinstance(joined, list) and len(joined) == width:
+                yield n, parts[-1][0], size, joined
+                continue
+            back.extendleft(reversed(parts[1:]))
+            yield n, n, len(raw), RecordError(
+                'a quoted field opens on this line and is never closed (a stray " ?); the lines after it were read '
+                "on their own")
+
+
+    # ---------------------------------------------------------------- .json documents
+    def _read_json(self, fh, pos: dict, problems: list[str], ident: dict) -> Iterator[Batch]:
+        """A .json file: one X API page or record, or an array of them, streamed item by item."""
+        done, posts, item = pos["item"], [], 0
+        if pos["offset"] and not done:
+            return   # a single document, read before
+        for item, value in _json_items(fh):
+            if item <= done:
+                continue
+            where = f"{self.path}: item {item}"
+            try:
+                if isinstance(value, RecordError):
+                    raise value
+                posts += _record_or_page(value, where, problems)
+            except RecordError as e:
+                problems.append(f"{where}: {e}")
+            if len(posts) >= self.batch_size:
+                yield Batch(posts, self._cursor(ident, offset=1, line=0, item=item), problems)
+                posts, problems = [], []
+        yield Batch(posts, self._cursor(ident, offset=1, line=0, item=max(item, done)), problems)
+
+
+def _csv_row(text: str) -> list[str] | RecordError:
+    try:
+        rows = list(csv.reader(io.StringIO(text)))
+    except csv.Error as e:
+        return RecordError(f"not valid CSV ({e})")
+    if len(rows) != 1:
+        return RecordError("not valid CSV (a record must be one row)")
+    return rows[0]
+
+
+def _opens_quote(text: str) -> bool:
+    """Whether some field of the line starts with a quote (a quoted field), rather than holding a stray one."""
+    return bool(re.search(r'(^|,)\s*"', text))
+
+
+_JSON_VALUE_END = re.compile(r"\s*([,\]])")
+_WS = re.compile(r"\s*")
+
+
+def _json_items(fh) -> Iterator[tuple[int, Any]]:
+    """(1-based item number, value or RecordError) for each item of a top-level JSON array, read in blocks; a
+    document that is not an array is one item. An item that cannot be parsed is skipped by bracket matching."""
+    decoder = json.JSONDecoder()
+    buf = ""
+    raw_tail = b""
+    eof = False
+
+    def more() -> bool:
+        nonlocal buf, raw_tail, eof
+        block = fh.read(1 << 20)
+        if not block:
+            eof = True
+            return False
+        data = raw_tail + block
+        try:
+            text = data.decode("utf-8")
+            raw_tail = b""
+        except UnicodeDecodeError as e:
+            if e.start >= len(data) - 3:   # a character split across blocks
+                text, raw_tail = data[:e.start].decode("utf-8"), data[e.start:]
+            else:
+                text, raw_tail = data.decode("utf-8", errors="replace"), b""
+        buf += text.lstrip("\ufeff") if not buf else text
+        return True
+
+    while not buf.strip() and more():
+        pass
+    i = _WS.match(buf).end()
+    if i >= len(buf):
+        return
+    if buf[i] != "[":   # one document: an X API page or a record
+        while more():
+            if len(buf) > MAX_RECORD_BYTES * 8:
+                yield 1, RecordError("a single JSON document over 64 MB; export it as JSONL (one record a line) "
+                                     "or as an array")
+                return
+        try:
+            yield 1, _json(buf)
+        except RecordError as e:
+            yield 1, e
+        return
+    i += 1
+    n = 0
+    while True:
+        i = _WS.match(buf, i).end()
+        while i >= len(buf) and more():
+            i = _WS.match(buf, i).end()
+        if i >= len(buf):
+            if n:
+                yield n + 1, RecordError("the array is not closed (the file ends early)")
+            return
+        if buf[i] == "]":
+            return
+        n += 1
+        while True:
+            try:
+                value, end = decoder.raw_decode(buf, i)
+                m = _JSON_VALUE_END.match(buf, end)
+                if m is None and not eof and len(buf) - end < 64:
+                    raise ValueError("need more")
+            except RecursionError:
+                value, end = RecordError("JSON nested too deeply to be a post"), None
+            except ValueError as e:
+                if not eof and len(buf) - i < MAX_RECORD_BYTES and more():
+                    continue
+                value, end = RecordError(f"not valid JSON ({getattr(e, 'msg', e)})"), None
+            break
+        if end is None:   # skip the broken item: to the end of its brackets, or give up on the rest
+            end = _skip_value(buf, i)
+            if end is None:
+                yield n, RecordError(str(value) + "; the rest of the file cannot be read: fix this item or export "
+                                     "as JSONL")
+                return
+        yield n, value
+        m = _JSON_VALUE_END.match(buf, end)
+        if m is None:
+            yield n + 1, RecordError("expected , or ] after an item; the rest of the file cannot be read")
+            return
+        if m.group(1) == "]":
+            return
+        buf, i = buf[m.end():], 0
+
+
+_STRUCT = re.compile(r'["\[\]{}]')
+_STRING_END = re.compile(r'(?:[^"\\]|\\.)*"', re.S)
+
+
+def _skip_value(buf: str, i: int) -> int | None:
+    """The end of the bracketed value starting at buf[i] (strings respected), or None if it does not close."""
+    if buf[i] not in "[{":
+        m = re.compile(r"[^,\]]*").match(buf, i)
+        return m.end()
+    depth = 0
+    while True:
+        m = _STRUCT.search(buf, i)
+        if m is None:
+            return None
+        c = m.group()
+        if c == '"':
+            s = _STRING_END.match(buf, m.end())
+            if s is None:
+                return None
+            i = s.end()
+            continue
+        depth += 1 if c in "[{" else -1
+        i = m.end()
+        if depth == 0:
+            return i

@@ -10,11 +10,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-from dataclasses import dataclass
+import socket
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
-from ..errors import SendError, SendUncertain, TaiwaError
+from ..errors import InvalidTransition, NotFound, SendError, SendUncertain, TaiwaError
 from ..store import Store, now_iso
 
 SENDING_LEASE = dt.timedelta(minutes=10)
@@ -51,48 +52,115 @@ class SendReport:
     sent: int = 0
     failed: int = 0
     recovered: int = 0
-    skipped: int = 0
+    skipped: int = 0        # no sender for the platform now (it waits, approved)
     uncertain: int = 0
+    taken: int = 0          # another sender (the daemon, another person) claimed it first: theirs to send
+    problems: list[str] = field(default_factory=list)   # one line per action that failed or needs a check
+
+    def summary(self) -> str:
+        parts = [f"sent {self.sent}", f"failed {self.failed}", f"uncertain (needs_check) {self.uncertain}",
+                 f"waiting for a sender {self.skipped}"]
+        if self.taken:
+            parts.append(f"already being sent by another sender {self.taken}")
+        if self.recovered:
+            parts.append(f"moved to needs_check {self.recovered}")
+        return ", ".join(parts)
 
 
 def recover(store: Store, *, now: dt.datetime | None = None, lease: dt.timedelta = SENDING_LEASE,
             actor: str = "taiwa") -> int:
     """Actions stuck in `sending` longer than the lease → `needs_check` (a person decides; never re-sent)."""
     cutoff = (now or dt.datetime.now(dt.timezone.utc)) - lease
-    ids = store.stale_sending(cutoff)
-    for action_id in ids:
-        store.transition(action_id, "needs_check", actor=actor, expect=("sending",),
-                         detail="the sender stopped between claiming and confirming; check the platform")
-    return len(ids)
+    moved = 0
+    for action_id in store.stale_sending(cutoff):
+        try:
+            store.transition(action_id, "needs_check", actor=actor, expect=("sending",),
+                             detail="the sender stopped between claiming and confirming; check the platform")
+            moved += 1
+        except InvalidTransition:
+            pass   # another sender settled it meanwhile
+    return moved
+
+
+def _never_connected(e: BaseException) -> bool:
+    """True when the error (or what caused it) says no connection was ever made: nothing can have been posted.
+    Anything else may have reached the platform, so it goes to needs_check, never to a silent retry."""
+    seen: set[int] = set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, (ConnectionRefusedError, socket.gaierror)) or type(e).__name__ in _NO_CONNECTION:
+            return True
+        e = e.__cause__ or e.__context__
+    return False
+
+
+# Client libraries' names for "could not connect" (httpx, urllib3, requests): raised before any byte is sent.
+_NO_CONNECTION = {"ConnectError", "NewConnectionError", "NameResolutionError", "ConnectTimeout",
+                  "ConnectTimeoutError"}
+
+
+def _local_file_error(e: BaseException) -> bool:
+    """The outbox file could not be written (disk full, permissions): nothing left this machine."""
+    return type(e) is OSError or isinstance(e, (PermissionError, FileNotFoundError, IsADirectoryError))
 
 
 def send_approved(store: Store, sender_for: Callable[[dict[str, Any]], Sender | None], *, actor: str = "taiwa",
                   limit: int = 100, now: dt.datetime | None = None) -> SendReport:
-    """Send every approved action, each at most once."""
+    """Send every approved action, each at most once. One action's failure (a refused post, an unreachable
+    platform, a bug in one sender) stays that action's: it is marked and reported, and the rest go on."""
     report = SendReport(recovered=recover(store, now=now))
     for row in store.actions_in_state("approved")[:limit]:
-        action = store.action(row["id"])
-        sender = sender_for(action)
+        try:
+            action = store.action(row["id"])
+        except NotFound:
+            continue   # erased (taiwa forget) since the list was read
+        try:
+            sender = sender_for(action)
+        except Exception as e:  # noqa: BLE001 - a sender that cannot even be chosen must not stop the others
+            report.skipped += 1
+            report.problems.append(f"#{action['id']} ({action['platform']}): no sender: {e}")
+            continue
         if sender is None:
             report.skipped += 1
             continue
-        claimed = store.transition(action["id"], "sending", actor=actor, expect=("approved",),
-                                   sending_since=now_iso(now))
+        try:
+            claimed = store.transition(action["id"], "sending", actor=actor, expect=("approved",),
+                                       sending_since=now_iso(now))
+        except InvalidTransition:
+            report.taken += 1   # the daemon or a teammate claimed it between our read and our claim
+            continue
         try:
             ref = sender.send(claimed)
         except SendUncertain as e:
-            store.transition(action["id"], "needs_check", actor=actor, expect=("sending",), reason=str(e),
-                             detail="the platform did not answer clearly; a person must look before any resend")
-            report.uncertain += 1
+            _settle(store, action["id"], "needs_check", actor, report, reason=str(e),
+                    detail="the platform did not answer clearly; a person must look before any resend")
             continue
-        except (SendError, TaiwaError, OSError) as e:
-            store.transition(action["id"], "failed", actor=actor, expect=("sending",), reason=str(e))
-            report.failed += 1
+        except (SendError, TaiwaError) as e:
+            _settle(store, action["id"], "failed", actor, report, reason=str(e))
+            continue
+        except Exception as e:  # noqa: BLE001 - unreachable platform, client-library bug: this action only
+            why = f"{type(e).__name__}: {e}"
+            if _never_connected(e) or _local_file_error(e):
+                _settle(store, action["id"], "failed", actor, report,
+                        reason=f"{action['platform']} could not be reached ({why}); nothing was posted")
+            else:
+                _settle(store, action["id"], "needs_check", actor, report, reason=why,
+                        detail="the sender failed after the call may have reached the platform; check it")
             continue
         store.transition(action["id"], "sent", actor=actor, expect=("sending",), sent_at=now_iso(now),
                          platform_ref=ref)
         report.sent += 1
     return report
+
+
+def _settle(store: Store, action_id: int, to: str, actor: str, report: SendReport, *, reason: str,
+            detail: str = "") -> None:
+    store.transition(action_id, to, actor=actor, expect=("sending",), reason=reason, detail=detail)
+    if to == "failed":
+        report.failed += 1
+    else:
+        report.uncertain += 1
+    report.problems.append(f"#{action_id}: {to}: {reason.splitlines()[0]}")
 
 
 def router(config, store: Store) -> tuple[Callable[[dict[str, Any]], Sender | None], dict[str, str]]:
@@ -114,6 +182,8 @@ def router(config, store: Store) -> tuple[Callable[[dict[str, Any]], Sender | No
                 live[platform] = build()
             except TaiwaError as e:
                 problems[platform] = str(e) + when_missing
+            except Exception as e:  # noqa: BLE001 - e.g. the platform is unreachable while signing in
+                problems[platform] = f"{platform} could not be reached ({type(e).__name__}: {e})" + when_missing
         return live.get(platform)
 
     def sender_for(action: dict[str, Any]) -> Sender | None:

@@ -397,9 +397,8 @@ class Inbox:
                 rep = senders.send_approved(store, sender_for, actor=user["name"])
             finally:
                 store.close()
-            msg = (f"Sent {rep.sent}, failed {rep.failed}, uncertain (needs check) {rep.uncertain}, "
-                   f"waiting for a sender {rep.skipped}.")
-            return msg + "".join(f" {p}: {why}." for p, why in problems.items())
+            msg = rep.summary().capitalize() + "."
+            return msg + "".join(f" {p}." for p in rep.problems) + "".join(f" {p}: {why}." for p, why in problems.items())
         return self.redirect(self._back(form), flash=await run_in_threadpool(work))
 
     async def metrics(self, request: Request) -> Response:
