@@ -180,6 +180,7 @@ def _record_or_page(obj: Any, where: str, problems: list[str]) -> list[Post]:
     return [record_to_post(obj)]
 
 
+_BLANK = object()   # a blank line: skipped silently (JSON's null is a record, and a bad one)
 EOL = re.compile(rb"\r\n?|\n")
 
 
@@ -202,9 +203,9 @@ def _lines(fh) -> Iterator[bytes]:
         for m in EOL.finditer(buf, scan_from):
             if m.group() == b"\r" and m.end() == len(buf) and not eof:
                 break   # a CR at the block's end may be the first half of a CRLF
-            if skipped:
+            if skipped or m.end() - start > MAX_RECORD_BYTES:
                 over = _Overlong(b"")
-                over.size = skipped + m.end()
+                over.size = skipped + m.end() - start
                 skipped = 0
                 yield over
             else:
@@ -330,7 +331,7 @@ class ReplayListener:
             try:
                 if isinstance(parsed, RecordError):
                     raise parsed
-                if parsed is None:
+                if parsed is _BLANK:
                     continue
                 if header is not None:
                     posts.append(record_to_post({k: v for k, v in zip(header, parsed) if k in FIELDS}))
@@ -344,7 +345,7 @@ class ReplayListener:
         yield Batch(posts, self._cursor(ident, offset=offset, line=line_no), problems)
 
     def _jsonl(self, lines: Iterator[bytes], line_no: int) -> Iterator[tuple[int, int, int, Any]]:
-        """(line, line, bytes, JSON value | None for a blank line | RecordError) per physical line."""
+        """(line, line, bytes, JSON value | _BLANK | RecordError) per physical line."""
         for raw in lines:
             line_no += 1
             if isinstance(raw, _Overlong):
@@ -353,7 +354,7 @@ class ReplayListener:
                 continue
             body = raw.removeprefix(BOM) if line_no == 1 else raw
             if not body.strip():
-                yield line_no, line_no, len(raw), None
+                yield line_no, line_no, len(raw), _BLANK
                 continue
             try:
                 value: Any = _json(_decode(body))
@@ -363,7 +364,7 @@ class ReplayListener:
 
     def _csv_records(self, lines: Iterator[bytes], line_no: int, header: list[str]
                      ) -> Iterator[tuple[int, int, int, Any]]:
-        """(first line, last line, bytes, values | None | RecordError) per CSV record.
+        """(first line, last line, bytes, values | _BLANK | RecordError) per CSV record.
 
         A record whose quotes do not balance on its line may be a quoted field that spans lines, or a stray
         quote (`my 27" monitor`). The line alone is taken when it already has the header's columns; otherwise
@@ -380,10 +381,10 @@ class ReplayListener:
             n, raw = first
             if isinstance(raw, _Overlong):
                 yield n, n, raw.size, RecordError(
-                    f"the line is {raw.size:,} bytes; a record may hold at most {MAX_CSV_SPAN and MAX_RECORD_BYTES:,}")
+                    f"the line is {raw.size:,} bytes; a record may hold at most {MAX_RECORD_BYTES:,}")
                 continue
             if not raw.strip():
-                yield n, n, len(raw), None
+                yield n, n, len(raw), _BLANK
                 continue
             try:
                 text = _decode(raw)

@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 logging.getLogger("tweepy").setLevel(logging.INFO)
 
 TWEET_FIELDS = ["created_at", "author_id", "conversation_id", "in_reply_to_user_id", "referenced_tweets", "lang",
-                "public_metrics", "entities", "reply_settings", "withheld"]
+                "public_metrics", "entities", "reply_settings", "withheld", "note_tweet"]
 USER_FIELDS = ["username", "name", "public_metrics", "verified"]
 READ_LEVEL = ("reading needs an app bearer token (Basic access or above for recent search and mentions): "
               "export {env}=... from your app's Keys and tokens page")
@@ -36,41 +36,84 @@ READ_LEVEL = ("reading needs an app bearer token (Basic access or above for rece
 RESTRICTED_REPLY_SETTINGS = {"mentionedUsers", "following", "subscribers", "verified"}
 
 
+def _table(value: Any, what: str) -> dict[str, Any]:
+    """A JSON object the API promises, or ValueError naming what came instead (an export of the wrong shape)."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValueError(f"{what} must be an object, got {type(value).__name__}")
+    return value
+
+
+def _count(metrics: dict[str, Any], key: str) -> int:
+    value = metrics.get(key, 0) or 0
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        raise ValueError(f"public_metrics.{key} must be a number, got {value!r}")
+    return int(value)
+
+
 def user_to_author(user: dict[str, Any] | None, author_id: str) -> Author:
     if not user:
         return Author(platform_id=str(author_id), handle=str(author_id))
-    metrics = user.get("public_metrics") or {}
+    metrics = _table(user.get("public_metrics"), "user public_metrics")
     return Author(platform_id=str(user.get("id", author_id)), handle=str(user.get("username", author_id)),
-                  name=str(user.get("name", "")), followers=int(metrics.get("followers_count", 0) or 0),
+                  name=str(user.get("name", "")), followers=_count(metrics, "followers_count"),
                   verified=bool(user.get("verified", False)))
 
 
+def _names(items: Any, key: str, what: str) -> list[str]:
+    """entities.hashtags[].tag / entities.mentions[].username as text; anything else is named."""
+    if not isinstance(items, list):
+        raise ValueError(f"entities.{what} must be a list, got {type(items).__name__}")
+    out = []
+    for item in items:
+        value = item.get(key) if isinstance(item, dict) else None
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise ValueError(f"entities.{what}[].{key} must be text, got {value!r}")
+        out.append(value)
+    return out
+
+
 def tweet_to_post(tweet: dict[str, Any], users: dict[str, dict[str, Any]]) -> Post:
-    """One v2 tweet object (+ the expanded users by id) → Post. KeyError/ValueError name what is missing."""
+    """One v2 tweet object (+ the expanded users by id) → Post. ValueError names what is missing or misshapen.
+
+    A long post (over 280 characters) carries its whole text in `note_tweet` (asked for in TWEET_FIELDS); `text`
+    then holds only the first 280, so the note's text and entities win."""
+    if not isinstance(tweet, dict):
+        raise ValueError(f"a tweet must be an object, got {type(tweet).__name__}")
     for key in ("id", "text", "author_id", "created_at"):
         if key not in tweet:
             raise ValueError(f"tweet is missing {key!r} (ask for tweet.fields=created_at,author_id)")
     author = user_to_author(users.get(str(tweet["author_id"])), str(tweet["author_id"]))
-    refs = {r.get("type"): str(r.get("id")) for r in tweet.get("referenced_tweets") or []}
-    metrics = tweet.get("public_metrics") or {}
-    entities = tweet.get("entities") or {}
+    refs_raw = tweet.get("referenced_tweets") or []
+    if not isinstance(refs_raw, list) or not all(isinstance(r, dict) for r in refs_raw):
+        raise ValueError("referenced_tweets must be a list of objects")
+    refs = {r.get("type"): str(r.get("id")) for r in refs_raw}
+    metrics = _table(tweet.get("public_metrics"), "public_metrics")
+    note = _table(tweet.get("note_tweet"), "note_tweet")
+    text = note.get("text") if isinstance(note.get("text"), str) and note.get("text") else tweet["text"]
+    if not isinstance(text, str):
+        raise ValueError(f"text must be text, got {type(text).__name__}")
+    entities = _table(note.get("entities") if note.get("entities") else tweet.get("entities"), "entities")
     return Post(
         platform="x",
         platform_id=str(tweet["id"]),
         author=author,
-        text=str(tweet["text"]),
+        text=text,
         created_at=parse_time(tweet["created_at"]),
         lang=str(tweet.get("lang", "") or ""),
         url=f"https://x.com/{author.handle}/status/{tweet['id']}",
         conversation_id=str(tweet.get("conversation_id", "") or ""),
         in_reply_to_id=refs.get("replied_to", ""),
         is_repost="retweeted" in refs,
-        likes=int(metrics.get("like_count", 0) or 0),
-        reposts=int(metrics.get("retweet_count", 0) or 0) + int(metrics.get("quote_count", 0) or 0),
-        replies=int(metrics.get("reply_count", 0) or 0),
+        likes=_count(metrics, "like_count"),
+        reposts=_count(metrics, "retweet_count") + _count(metrics, "quote_count"),
+        replies=_count(metrics, "reply_count"),
         can_reply=tweet.get("reply_settings", "everyone") not in RESTRICTED_REPLY_SETTINGS,
-        hashtags=[h["tag"] for h in entities.get("hashtags", []) if "tag" in h],
-        mentions=[m["username"].lower() for m in entities.get("mentions", []) if "username" in m],
+        hashtags=_names(entities.get("hashtags", []), "tag", "hashtags"),
+        mentions=[m.lower() for m in _names(entities.get("mentions", []), "username", "mentions")],
         raw=tweet,
     )
 
@@ -80,13 +123,27 @@ def is_api_page(obj: Any) -> bool:
 
 
 def page_to_posts(page: dict[str, Any]) -> tuple[list[Post], list[str]]:
-    """A v2 response page → (posts, problems). A bad tweet is reported by id; the others are kept."""
-    users = {str(u["id"]): u for u in (page.get("includes") or {}).get("users", []) if "id" in u}
-    posts, problems = [], []
+    """A v2 response page → (posts, problems). A bad tweet or user is reported by position; the others are kept."""
+    problems: list[str] = []
+    includes = page.get("includes") or {}
+    if not isinstance(includes, dict):
+        problems.append(f"includes must be an object, got {type(includes).__name__}; authors are unknown")
+        includes = {}
+    user_list = includes.get("users") or []
+    if not isinstance(user_list, list):
+        problems.append(f"includes.users must be a list, got {type(user_list).__name__}; authors are unknown")
+        user_list = []
+    users = {}
+    for i, u in enumerate(user_list):
+        if isinstance(u, dict) and "id" in u:
+            users[str(u["id"])] = u
+        else:
+            problems.append(f"includes.users #{i} is not a user object ({type(u).__name__}); skipped")
+    posts = []
     for i, tweet in enumerate(page["data"]):
         try:
             posts.append(tweet_to_post(tweet, users))
-        except (KeyError, ValueError, TypeError) as e:
+        except (KeyError, ValueError, TypeError, AttributeError) as e:
             problems.append(f"tweet #{i} (id {tweet.get('id', '?') if isinstance(tweet, dict) else '?'}): {e}")
     return posts, problems
 
