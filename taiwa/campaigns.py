@@ -160,6 +160,25 @@ def exclusion(row: dict[str, Any], own_handles: set[str]) -> str:
     return "repost" if row["is_repost"] else ""
 
 
+def cell(value: Any) -> str:
+    """Outside text for a CSV cell: one that a spreadsheet would run as a formula (=HYPERLINK(…), +, -, @, or a
+    tab/CR before them) is kept as text with a leading apostrophe, as OWASP's CSV-injection advice says."""
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def report_dir(base: Path, campaign: str) -> Path:
+    """reports/NAME under `base`; a name that would lead outside it (../, /, a drive) is refused."""
+    root = (base / "reports").resolve()
+    out = (root / campaign).resolve()
+    if out.parent != root:
+        from .errors import ConfigError
+
+        raise ConfigError("taiwa.toml", "campaigns.name", f"{campaign!r} cannot name a report folder",
+                          "use letters, digits, spaces, - or _")
+    return out
+
+
 def write(report: Report, out_dir: Path, entries: list[dict[str, Any]], own_handles: set[str] = frozenset()
           ) -> dict[str, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -170,9 +189,10 @@ def write(report: Report, out_dir: Path, entries: list[dict[str, Any]], own_hand
         w.writerow(["post_id", "platform", "platform_id", "created_at", "handle", "followers", "repost", "sentiment",
                     "likes", "reposts", "replies", "reacted", "hashtag", "excluded", "url", "text"])
         for r in entries:
-            w.writerow([r["id"], r["platform"], r["platform_id"], r["created_at"], r["handle"], r["followers"],
-                        int(r["is_repost"]), r["label"] or "", r["likes"], r["reposts"], r["replies"],
-                        int(r["reacted"]), r["hashtag"], exclusion(r, own_handles), r["url"], r["text"]])
+            w.writerow([r["id"], r["platform"], cell(r["platform_id"]), r["created_at"], cell(r["handle"]),
+                        r["followers"], int(r["is_repost"]), r["label"] or "", r["likes"], r["reposts"], r["replies"],
+                        int(r["reacted"]), cell(r["hashtag"]), exclusion(r, own_handles), cell(r["url"]),
+                        cell(r["text"])])
     paths["html"].write_text(render_html(report), encoding="utf-8")
     return paths
 

@@ -139,7 +139,8 @@ def demo(ctx: Ctx, keep: bool, limit: int) -> None:
     _print_campaigns(store, ctx.config.brand_handles)
     first = cfg.campaigns[0]
     report = campaigns.build(store, first, own_handles=cfg.brand_handles)
-    paths = campaigns.write(report, cfg.database.parent / "reports" / first.name, store.campaign_entries(first.name),
+    paths = campaigns.write(report, campaigns.report_dir(cfg.database.parent, first.name),
+                            store.campaign_entries(first.name),
                             cfg.brand_handles)
     _print_campaign_report(report)
     console.print(f"campaign report: {esc(str(paths['html']))}")
@@ -540,7 +541,7 @@ def campaign_report(ctx: Ctx, name: str, out: str | None) -> None:
     store = ctx.store()
     store.sync_campaigns(ctx.config.campaigns)
     report = campaigns.build(store, c, own_handles=ctx.config.brand_handles)
-    paths = campaigns.write(report, Path(out) if out else ctx.config.database.parent / "reports" / c.name,
+    paths = campaigns.write(report, Path(out) if out else campaigns.report_dir(ctx.config.database.parent, c.name),
                             store.campaign_entries(c.name), ctx.config.brand_handles)
     _print_campaign_report(report)
     console.print(f"wrote {esc(str(paths['html']))} (+ summary.json, entries.csv)")

@@ -8,6 +8,7 @@ Secrets are never read from the file: a platform names the *environment variable
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 import string
 import tomllib
@@ -286,6 +287,37 @@ def _example_value(kind: str) -> str:
             "list[str]": '["a", "b"]', "dict[str,float]": "{ entries = 100 }"}[kind]
 
 
+# Ranges checked at load, so that a bad value is named at once instead of crashing or misleading later (a negative
+# interval once killed the scheduler thread). "section.key" or a key in any section → (lowest, highest, open low).
+POSITIVE, AT_LEAST_0, AT_LEAST_1 = (0, None, True), (0, None, False), (1, None, False)
+RANGES: dict[str, tuple[float | None, float | None, bool]] = {
+    "model.batch_size": AT_LEAST_1, "model.max_length": (8, 512, False),
+    "priority.recency_half_life_hours": POSITIVE, "priority.reach_full_at_followers": (2, None, False),
+    "responder.memory_days": AT_LEAST_0, "responder.memory_items": AT_LEAST_0,
+    "interval_minutes": POSITIVE, "process_seconds": POSITIVE, "send_seconds": POSITIVE,
+    "followup_minutes": POSITIVE, "snapshot_minutes": POSITIVE, "heartbeat_seconds": POSITIVE,
+    "lock_stale_seconds": POSITIVE, "checkin_hours": POSITIVE, "reminder_days": POSITIVE, "wait_days": POSITIVE,
+    "monthly_read_budget": AT_LEAST_0, "monthly_write_budget": AT_LEAST_0, "query_max_length": AT_LEAST_1,
+    "max_pages_per_run": AT_LEAST_1, "page_size": AT_LEAST_1, "own_posts_checked": AT_LEAST_0,
+    "max_posts_per_run": AT_LEAST_1, "first_run_days": AT_LEAST_0,
+}
+# What a campaign's goals may name (campaigns.py measures each of these).
+GOAL_KEYS = ("entries", "participants", "reach", "unique_reach", "engagement", "reposts", "positive", "reacted")
+
+
+def _check_range(file: str, full: str, key: str, value: Any) -> None:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(file, full, f"{value!r} is not a finite number", "write a plain number, e.g. 1.5")
+    bounds = RANGES.get(full.split("[")[0]) or RANGES.get(key)
+    if bounds is None or not isinstance(value, (int, float)) or isinstance(value, bool):
+        return
+    low, high, open_low = bounds
+    if (open_low and value <= low) or (not open_low and value < low) or (high is not None and value > high):
+        want = (f"more than {low}" if open_low else f"at least {low}") + (f" and at most {high}" if high else "")
+        raise ConfigError(file, full, f"{value!r} is out of range: it must be {want}",
+                          f"for example: {key} = {_SPEC_DEFAULTS.get(key, low)}")
+
+
 def _check_table(file: str, where: str, table: Any, spec: dict[str, Setting], required: set[str] = frozenset()
                  ) -> dict[str, Any]:
     if not isinstance(table, dict):
@@ -301,6 +333,7 @@ def _check_table(file: str, where: str, table: Any, spec: dict[str, Setting], re
         if not _type_ok(s.type, value):
             raise ConfigError(file, full, f"expected {s.type}, got {type(value).__name__} {value!r}",
                               f"for example: {key} = {_example_value(s.type)}  ({s.help})")
+        _check_range(file, full, key, value)
         out[key] = float(value) if s.type == "float" else value
     for key, s in spec.items():
         if key not in out:
@@ -332,6 +365,11 @@ def _check_template(file: str, key: str, text: str) -> None:
     if unknown:
         raise ConfigError(file, key, f"unknown template field(s) {sorted(unknown)}",
                           f"available fields: {', '.join('{' + f + '}' for f in sorted(TEMPLATE_FIELDS))}")
+    try:   # every field is text: a format spec such as {name:d} or a conversion would fail on the first draft
+        text.format(**{f: "Sample text" for f in TEMPLATE_FIELDS})
+    except (ValueError, KeyError, IndexError, AttributeError) as e:
+        raise ConfigError(file, key, f"template cannot be filled in: {e}",
+                          "write plain fields such as {name} (no :format or !conversion); {{ for a brace") from None
 
 
 def parse(data: dict[str, Any], file: str = "<config>", base_dir: Path | None = None) -> Config:
@@ -400,6 +438,16 @@ def parse(data: dict[str, Any], file: str = "<config>", base_dir: Path | None = 
             raise ConfigError(file, f"campaigns[{i}].hashtags", "a campaign needs at least one hashtag",
                               'hashtags = ["YourCampaign"]')
         v["hashtags"] = [h.lstrip("#") for h in v["hashtags"]]
+        for goal, target in v["goals"].items():
+            if goal not in GOAL_KEYS:
+                raise ConfigError(file, f"campaigns[{i}].goals.{goal}", "unknown goal",
+                                  f"goals can name: {', '.join(GOAL_KEYS)}")
+            if not math.isfinite(target) or target <= 0:
+                raise ConfigError(file, f"campaigns[{i}].goals.{goal}", f"{target!r} is not a positive number",
+                                  f"for example: goals = {{ {goal} = 100 }}")
+        if "/" in v["name"] or "\\" in v["name"] or v["name"].strip(". ") == "" or "\x00" in v["name"]:
+            raise ConfigError(file, f"campaigns[{i}].name", f"{v['name']!r} cannot name a report folder",
+                              "use letters, digits, spaces, - or _ (no slashes, not only dots)")
         for p in v["platforms"]:
             if p not in KNOWN_PLATFORMS:
                 raise ConfigError(file, f"campaigns[{i}].platforms", f"unknown platform {p!r}",
@@ -425,6 +473,10 @@ def parse(data: dict[str, Any], file: str = "<config>", base_dir: Path | None = 
                 raise ConfigError(file, key, f"expected str, got {type(text).__name__}", 'en = "Hi {name}, ..."')
             _check_template(file, key, text)
             templates[intent][lang] = text
+
+    if not brands:
+        raise ConfigError(file, "brands", "no [[brands]] table: taiwa does not know whom it answers for",
+                          '[[brands]]\nname = "Your Brand"\nhandles = ["yourbrand"]\nkeywords = ["yourbrand"]')
 
     return Config(path=Path(file) if file != "<config>" else None, base_dir=base_dir or Path.cwd(),
                   brands=brands, campaigns=campaigns, templates=templates, sections=sections)
@@ -452,6 +504,9 @@ def sample_config_text() -> str:
 def sample_config(base_dir: Path) -> Config:
     """The demo configuration, with its files (database, outbox) placed in base_dir."""
     return parse(tomllib.loads(sample_config_text()), file="taiwa:data/taiwa.toml", base_dir=base_dir)
+
+
+_SPEC_DEFAULTS = {k: s.default for spec in SECTIONS.values() for k, s in spec.items()}
 
 
 def settings_reference() -> list[tuple[str, str, str, str]]:

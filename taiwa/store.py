@@ -352,24 +352,47 @@ def m005_team(db: Database) -> None:
     )
 
 
-def hash_password(password: str, *, salt: bytes | None = None, n: int = 2 ** 14, r: int = 8, p: int = 1) -> str:
+# scrypt's cost, as current guidance (OWASP's password storage cheat sheet) sets it: N = 2^17, r = 8, p = 1,
+# about 128 MiB and a few hundred milliseconds a hash. Hashes made with a lower cost are upgraded at sign-in.
+SCRYPT = {"n": 2 ** 17, "r": 8, "p": 1}
+
+
+def hash_password(password: str, *, salt: bytes | None = None, n: int | None = None, r: int | None = None,
+                  p: int | None = None) -> str:
+    n, r, p = n or SCRYPT["n"], r or SCRYPT["r"], p or SCRYPT["p"]
     salt = salt or secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, n=n, r=r, p=p, dklen=32)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=n, r=r, p=p, dklen=32, maxmem=_maxmem(n, r, p))
     return f"scrypt${n}${r}${p}${salt.hex()}${digest.hex()}"
+
+
+def _maxmem(n: int, r: int, p: int) -> int:
+    return 128 * n * r * p + 16 * 1024 * 1024
 
 
 def check_password(password: str, stored: str) -> bool:
     try:
         scheme, n, r, p, salt, digest = stored.split("$")
+        n_, r_, p_ = int(n), int(r), int(p)
     except ValueError:
         return False
-    if scheme != "scrypt":
+    if scheme != "scrypt" or n_ > 2 ** 20 or r_ > 32 or p_ > 16:
         return False
-    got = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r), p=int(p), dklen=32)
+    got = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt), n=n_, r=r_, p=p_, dklen=32,
+                         maxmem=_maxmem(n_, r_, p_))
     return hmac.compare_digest(got.hex(), digest)
 
 
-_DUMMY_HASH = "scrypt$16384$8$1$" + "00" * 16 + "$" + "00" * 32
+def needs_rehash(stored: str) -> bool:
+    """True when a hash was made with less than today's cost."""
+    try:
+        _, n, r, p, _, _ = stored.split("$")
+        return (int(n), int(r), int(p)) < (SCRYPT["n"], SCRYPT["r"], SCRYPT["p"])
+    except ValueError:
+        return True
+
+
+def _dummy_hash() -> str:
+    return f"scrypt${SCRYPT['n']}${SCRYPT['r']}${SCRYPT['p']}$" + "00" * 16 + "$" + "00" * 32
 
 
 def _token_hash(token: str) -> str:
@@ -978,10 +1001,13 @@ class Store:
         """The user, if the name and password match an enabled account."""
         row = self._one("SELECT * FROM users WHERE name = ?", [name])
         if row is None:
-            check_password(password, _DUMMY_HASH)  # same work either way: timing does not reveal user names
+            check_password(password, _dummy_hash())  # same work either way: timing does not reveal user names
             return None
         if not check_password(password, row["password_hash"]) or row["disabled"]:
             return None
+        if needs_rehash(row["password_hash"]):   # made with an older, cheaper cost: upgrade it now we know it
+            self.db.execute("UPDATE users SET password_hash = ? WHERE name = ? AND password_hash = ?",
+                            [hash_password(password), name, row["password_hash"]])
         return {"name": row["name"], "role": row["role"]}
 
     def start_session(self, user: str, now: dt.datetime | None = None) -> tuple[str, str]:

@@ -48,3 +48,13 @@ def default_model():
     from taiwa.models.sentiment import load_default
 
     return load_default(device="cpu")
+
+
+@pytest.fixture(autouse=True)
+def quick_password_hashing(request, monkeypatch):
+    """In-process tests hash with a cheaper scrypt cost (the web tests add four users each); the tests of the cost
+    itself (marked full_scrypt) and every subprocess (`taiwa user add`, the soak) use the real one."""
+    if "full_scrypt" not in request.keywords:
+        from taiwa import store as store_mod
+
+        monkeypatch.setitem(store_mod.SCRYPT, "n", 2 ** 12)

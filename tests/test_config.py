@@ -107,3 +107,35 @@ def test_every_setting_is_documented_in_the_readme():
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
     missing = [key for key, *_ in config_mod.settings_reference() if f"`{key}`" not in readme]
     assert not missing, f"README lacks settings: {missing}"
+
+
+BRAND = '[[brands]]\nname = "Lumen Tea"\n'
+
+
+@pytest.mark.parametrize("text, key, words", [
+    ("[platforms.replay]\ninterval_minutes = -1\n", "platforms.replay.interval_minutes", "out of range"),
+    ("[platforms.x]\ninterval_minutes = 0\n", "platforms.x.interval_minutes", "more than 0"),
+    ("[priority]\nreach_full_at_followers = 0\n", "priority.reach_full_at_followers", "at least 2"),
+    ("[priority]\nreach_full_at_followers = -5\n", "priority.reach_full_at_followers", "out of range"),
+    ("[priority.weights]\nsentiment = nan\n", "priority.weights.sentiment", "not a finite number"),
+    ("[priority.weights]\nreach = inf\n", "priority.weights.reach", "not a finite number"),
+    ("[templates.complaint]\nen = \"Hi {name:d}\"\n", "templates.complaint.en", "cannot be filled in"),
+    ("[templates.complaint]\nen = \"Hi {name!z}\"\n", "templates.complaint.en", "cannot be filled in"),
+    ("[responder]\nmemory_days = -3\n", "responder.memory_days", "at least 0"),
+    ("[platforms.x]\nmonthly_read_budget = -1\n", "platforms.x.monthly_read_budget", "at least 0"),
+    ("[daemon]\nprocess_seconds = -0.5\n", "daemon.process_seconds", "more than 0"),
+    ("[[campaigns]]\nname = \"a\"\nhashtags = [\"a\"]\nstart = 2026-11-01\nend = 2026-11-02\ngoals = { entires = 5 }\n",
+     "campaigns[0].goals.entires", "unknown goal"),
+    ("[[campaigns]]\nname = \"../../x\"\nhashtags = [\"a\"]\nstart = 2026-11-01\nend = 2026-11-02\n",
+     "campaigns[0].name", "cannot name a report folder"),
+])
+def test_values_are_checked_at_load(tmp_path, text, key, words):
+    with pytest.raises(ConfigError) as e:
+        config_mod.load(write(tmp_path, BRAND + text))
+    assert e.value.key == key and words in e.value.problem, (e.value.key, e.value.problem)
+
+
+def test_a_config_without_brands_is_refused(tmp_path):
+    with pytest.raises(ConfigError) as e:
+        config_mod.load(write(tmp_path, "[model]\nbatch_size = 8\n"))
+    assert e.value.key == "brands" and "[[brands]]" in e.value.fix

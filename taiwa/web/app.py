@@ -17,7 +17,10 @@ import datetime as dt
 import hmac
 import html
 import json
+import math
 import secrets
+import threading
+import time
 from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import quote, unquote, urlencode
@@ -27,6 +30,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
+from starlette.concurrency import run_in_threadpool
 
 from ..config import Config
 from ..errors import TaiwaError
@@ -45,6 +49,80 @@ class Refused(Exception):
     def __init__(self, status: int, message: str):
         super().__init__(message)
         self.status, self.message = status, message
+
+
+# Sent with every response, pages and redirects and errors alike; pages add their own CSP with a nonce.
+BASE_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin", "Cache-Control": "no-store",
+                "X-Frame-Options": "DENY"}
+BASE_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+# SQLite's integers are 64-bit: a longer id in a URL is simply not found.
+MAX_ID = 2 ** 63 - 1
+MAX_SNOOZE_HOURS = 24 * 30
+
+
+def web_url(url: str | None) -> str:
+    """A post's link only if it is an http(s) address: a `javascript:` or `data:` URL from a platform or an export
+    is never rendered as a link."""
+    url = (url or "").strip()
+    return url if url.lower().startswith(("https://", "http://")) else ""
+
+
+class SecurityHeaders:
+    """ASGI middleware: the base security headers on every response, including 404s and redirects."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def with_headers(message):
+            if message["type"] == "http.response.start":
+                names = {k.lower() for k, _ in message.get("headers", [])}
+                extra = [(k.lower().encode(), v.encode()) for k, v in BASE_HEADERS.items()
+                         if k.lower().encode() not in names]
+                if b"content-security-policy" not in names:
+                    extra.append((b"content-security-policy", BASE_CSP.encode()))
+                message = {**message, "headers": [*message.get("headers", []), *extra]}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+class SignInThrottle:
+    """Failed sign-ins per account and per address. After `free` failures in `window`, that account (or address)
+    waits before any password is even checked: 30 s, doubling with each further failure, at most 15 minutes.
+    A right password during the wait is refused too (that is the point); a success clears the account."""
+
+    def __init__(self, *, free_per_account: int = 5, free_per_address: int = 20, window: float = 900,
+                 now: Callable[[], float] = time.monotonic):
+        self.free = {"account": free_per_account, "address": free_per_address}
+        self.window, self.now = window, now
+        self.failures: dict[tuple[str, str], list[float]] = {}
+        self.lock = threading.Lock()
+
+    def wait(self, account: str, address: str) -> float:
+        """Seconds to wait before this sign-in may be tried (0: go ahead)."""
+        now = self.now()
+        with self.lock:
+            longest = 0.0
+            for key in (("account", account.lower()), ("address", address)):
+                times = [t for t in self.failures.get(key, []) if now - t < self.window]
+                self.failures[key] = times
+                over = len(times) - self.free[key[0]]
+                if over >= 0 and times:
+                    longest = max(longest, times[-1] + min(30 * 2 ** over, 900) - now)
+            return max(0.0, longest)
+
+    def failed(self, account: str, address: str) -> None:
+        with self.lock:
+            for key in (("account", account.lower()), ("address", address)):
+                self.failures.setdefault(key, []).append(self.now())
+
+    def succeeded(self, account: str) -> None:
+        with self.lock:
+            self.failures.pop(("account", account.lower()), None)
 
 
 def local_path(url: str, default: str = "/") -> str:
@@ -94,13 +172,15 @@ class Inbox:
     """The web app. One Store connection per request (SQLite connections are cheap; the daemon writes too)."""
 
     def __init__(self, config: Config, *, clock: Callable[[], dt.datetime] | None = None,
-                 secure_cookies: bool = False):
+                 secure_cookies: bool = False, throttle: SignInThrottle | None = None):
         self.config = config
+        self.throttle = throttle or SignInThrottle()
         self.clock = clock or (lambda: dt.datetime.now(dt.timezone.utc))
         self.secure_cookies = secure_cookies
         Store(config.database).close()  # migrate once, up front
         self.env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(default=True))
         self.env.filters["fromjson"] = lambda s: json.loads(s or "[]")
+        self.env.filters["web_url"] = web_url
         self.env.globals.update(ROLES=ROLES, STATES=STATES, LIMITS=LIMITS, X_URL_LENGTH=X_URL_LENGTH,
                                 SNOOZE_CHOICES=SNOOZE_CHOICES)
         r = Route
@@ -122,6 +202,7 @@ class Inbox:
             r("/metrics", self.metrics, methods=["GET"]),
             r("/audit", self.audit, methods=["GET"]),
         ], exception_handlers={Refused: self._refused})
+        self.app.add_middleware(SecurityHeaders)
 
     # ------------------------------------------------------------------ plumbing
     def store(self) -> Store:
@@ -146,7 +227,8 @@ class Inbox:
     def redirect(self, url: str, flash: str = "") -> RedirectResponse:
         resp = RedirectResponse(url, status_code=303)
         if flash:
-            resp.set_cookie(FLASH_COOKIE, quote(flash), max_age=60, httponly=True, samesite="strict")
+            resp.set_cookie(FLASH_COOKIE, quote(flash), max_age=60, httponly=True, samesite="strict",
+                            secure=self.secure_cookies)
         return resp
 
     def _refused(self, request: Request, exc: Refused) -> Response:
@@ -197,23 +279,36 @@ class Inbox:
             raise Refused(403, "The sign-in form expired (CSRF token missing or wrong). Reload it and try again.")
         name, password = str(form.get("name", "")).strip(), str(form.get("password", ""))
         nxt = local_path(str(form.get("next", "/")))
-        store = self.store()
-        try:
-            user = store.check_login(name, password)
-            if user is None:
-                token = secrets.token_urlsafe(24)
-                resp = self.render(request, "login.html", status=401, user=None, login_csrf=token, next=nxt,
-                                   error="Wrong name or password (or the account is disabled).")
-                resp.set_cookie(LOGIN_CSRF_COOKIE, token, max_age=3600, httponly=True, samesite="strict",
-                                secure=self.secure_cookies)
-                return resp
-            session, _ = store.start_session(user["name"], now=self.clock())
-        finally:
-            store.close()
+        address = request.client.host if request.client else "?"
+        wait = self.throttle.wait(name, address)
+        if wait:
+            return self._login_again(request, nxt, 429, f"Too many failed sign-ins. Try again in {math.ceil(wait)} s.")
+
+        def check() -> tuple[dict[str, Any] | None, str]:
+            # scrypt takes a few hundred milliseconds: off the event loop, so other people's pages stay quick.
+            store = self.store()
+            try:
+                found = store.check_login(name, password)
+                return found, (store.start_session(found["name"], now=self.clock())[0] if found else "")
+            finally:
+                store.close()
+
+        user, session = await run_in_threadpool(check)
+        if user is None:
+            self.throttle.failed(name, address)
+            return self._login_again(request, nxt, 401, "Wrong name or password (or the account is disabled).")
+        self.throttle.succeeded(name)
         resp = RedirectResponse(nxt, status_code=303)
         resp.set_cookie(SESSION_COOKIE, session, httponly=True, samesite="strict", secure=self.secure_cookies,
                         max_age=12 * 3600)
         resp.delete_cookie(LOGIN_CSRF_COOKIE)
+        return resp
+
+    def _login_again(self, request: Request, nxt: str, status: int, error: str) -> Response:
+        token = secrets.token_urlsafe(24)
+        resp = self.render(request, "login.html", status=status, user=None, login_csrf=token, next=nxt, error=error)
+        resp.set_cookie(LOGIN_CSRF_COOKIE, token, max_age=3600, httponly=True, samesite="strict",
+                        secure=self.secure_cookies)
         return resp
 
     async def logout(self, request: Request) -> Response:
@@ -271,9 +366,16 @@ class Inbox:
             why.append(f"campaign: {r['campaigns']}")
         return list(dict.fromkeys(why))
 
+    @staticmethod
+    def _action_id(request: Request) -> int:
+        action_id = request.path_params["action_id"]
+        if not 0 < action_id <= MAX_ID:
+            raise Refused(404, f"No action #{action_id}.")
+        return action_id
+
     async def detail(self, request: Request) -> Response:
         user = self.user(request)
-        action_id = request.path_params["action_id"]
+        action_id = self._action_id(request)
         store = self.store()
         try:
             a = store.action(action_id)
@@ -298,7 +400,7 @@ class Inbox:
         """Run one state change for the signed-in user; errors come back as a message, nothing half-done."""
         user = self.user(request, role)
         form = await self.form(request, user)
-        action_id = request.path_params["action_id"]
+        action_id = self._action_id(request)
         store = self.store()
         try:
             message = do(store, user, form, action_id)
@@ -342,6 +444,8 @@ class Inbox:
                 hours = float(form.get("hours", ""))
             except ValueError:
                 raise Refused(400, "Snooze needs a number of hours.") from None
+            if not math.isfinite(hours) or not 0 <= hours <= MAX_SNOOZE_HOURS:
+                raise Refused(400, f"Snooze for 0 to {MAX_SNOOZE_HOURS} hours (30 days), not {hours!r}.")
             until = self.clock() + dt.timedelta(hours=hours) if hours > 0 else None
             store.snooze(action_id, until, user["name"])
             return f"Snoozed #{action_id} until {until:%Y-%m-%d %H:%M} UTC." if until else f"#{action_id} is back."
@@ -365,7 +469,7 @@ class Inbox:
     async def approve_likes(self, request: Request) -> Response:
         user = self.user(request, "approver")
         form = await self.form(request, user)
-        ids = [int(x) for x in form.getlist("ids") if str(x).isdigit()]
+        ids = [int(x) for x in form.getlist("ids") if str(x).isascii() and str(x).isdigit() and 0 < int(x) <= MAX_ID]
         store = self.store()
         done, problems = 0, []
         try:
@@ -385,8 +489,6 @@ class Inbox:
         return self.redirect(self._back(form), flash=msg if ids else "Select some likes first.")
 
     async def send(self, request: Request) -> Response:
-        from starlette.concurrency import run_in_threadpool
-
         user = self.user(request, "approver")
         form = await self.form(request, user)
 
@@ -418,8 +520,8 @@ class Inbox:
     async def audit(self, request: Request) -> Response:
         user = self.user(request)
         raw = request.query_params.get("action", "")
-        if raw and not raw.isdigit():
-            raise Refused(400, f"action must be a number, not {raw!r}")
+        if raw and not (raw.isascii() and raw.isdigit() and int(raw) <= MAX_ID):
+            raise Refused(400, f"action must be an action's number, not {raw!r}")
         store = self.store()
         try:
             rows = store.audit_log(int(raw)) if raw else store.audit_log(limit=300)
