@@ -153,3 +153,73 @@ def test_a_human_correction_is_not_overwritten_by_the_model(tmp_path, store):
     store.save_sentiments([(pid, Sentiment("positive", {"negative": .1, "neutral": .1, "positive": .8}, "m"))])
     assert store.post(pid)["label"] == "negative"
     assert store.sentiment_corrections() == [{"text": "meh", "label": "negative"}]
+
+
+def _live_action(store, platform: str, n: int) -> int:
+    """An approved reply to a post read by a live listener (not a replay), so the router picks that platform."""
+    from taiwa.listeners.base import Author, Post
+
+    store.ingest([Post(platform=platform, platform_id=f"{platform}-{n}", author=Author(f"a{n}", f"a{n}"),
+                       text="the grinder broke", created_at=T0, raw={"uri": f"at://x/{n}", "cid": "c"})],
+                 listener=f"{platform}:test", cursor=None)
+    pid = store._scalar("SELECT id FROM posts WHERE platform_id = ?", [f"{platform}-{n}"])
+    store.create_actions([{"post_id": pid, "kind": "reply", "text": "Sorry! DM us?"}])
+    aid = store._scalar("SELECT id FROM actions WHERE post_id = ?", [pid])
+    approval.approve(store, aid, actor="kim")
+    return aid
+
+
+def test_an_unreachable_platform_fails_only_its_own_actions(tmp_path, store, cfg, monkeypatch):
+    import socket
+
+    with socket.socket() as s:                     # a loopback port nobody listens on: connection refused
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cfg.sections["platforms.bluesky"].update(enabled=True, handle="brand.example", service=f"http://127.0.0.1:{port}",
+                                             session_file=str(tmp_path / "bsky-session"))
+    monkeypatch.setenv("TAIWA_BSKY_APP_PASSWORD", "app-pass-word")
+    replay_ids = _seed(tmp_path, store, ["one", "two"])
+    for i in replay_ids:
+        approval.approve(store, i, actor="kim")
+    blue = _live_action(store, "bluesky", 1)
+    sender_for, problems = senders.router(cfg, store)
+    report = senders.send_approved(store, sender_for)           # the real atproto client, refused connection
+    assert report.sent == 2 and {store.action(i)["state"] for i in replay_ids} == {"sent"}
+    assert store.action(blue)["state"] == "approved" and "bluesky" in problems   # waits for the platform
+    assert "Bluesky could not be reached" in problems["bluesky"]
+
+
+def test_a_sender_that_crashes_or_cannot_connect_marks_that_action_and_the_rest_go_on(tmp_path, store):
+    import httpx
+
+    ids = _seed(tmp_path, store, ["a", "b", "c"])
+    for i in ids:
+        approval.approve(store, i, actor="kim")
+    ok = Recorder()
+    behaviour = {ids[0]: Recorder(fail_with=httpx.ConnectError("connection refused")),
+                 ids[1]: Recorder(fail_with=RuntimeError("bug in a client library")), ids[2]: ok}
+    report = senders.send_approved(store, lambda a: behaviour[a["id"]])
+    assert [store.action(i)["state"] for i in ids] == ["failed", "needs_check", "sent"]
+    assert (report.sent, report.failed, report.uncertain) == (1, 1, 1) and ok.calls == [ids[2]]
+    assert "nothing was posted" in store.action(ids[0])["reason"]
+    assert any("needs_check" in p for p in report.problems)
+
+
+def test_the_loser_of_a_send_claim_skips_the_action(tmp_path, store):
+    from taiwa.store import Store
+
+    ids = _seed(tmp_path, store, ["a", "b"])
+    for i in ids:
+        approval.approve(store, i, actor="kim")
+    other = Store(store.path)                                   # the daemon, on its own connection
+    rec = Recorder()
+
+    def racing(action):
+        if action["id"] == ids[0]:                              # the daemon claims it between our read and claim
+            other.transition(ids[0], "sending", actor="daemon", expect=("approved",))
+        return rec
+
+    report = senders.send_approved(store, racing)
+    assert report.taken == 1 and report.sent == 1 and rec.calls == [ids[1]]
+    assert store.action(ids[0])["state"] == "sending"           # the daemon's to finish
+    other.close()

@@ -83,6 +83,9 @@ def _call(fn: Callable[..., Any], what: str, now: dt.datetime, **kw) -> Any:
     except UnauthorizedError as e:
         raise PlatformAuthError(f"Bluesky refused the session for {what}: {e}",
                                 "delete the session file and let taiwa log in again with the app password") from None
+    except NetworkError:   # not a RequestException: no answer came at all
+        raise TaiwaError(f"Bluesky could not be reached for {what}",
+                         "check the network and platforms.bluesky.service; the next run tries again") from None
     except RequestException as e:
         resp = getattr(e, "response", None)
         if resp is not None and getattr(resp, "status_code", 0) == 429:

@@ -19,6 +19,8 @@ import os
 import time
 from typing import Any, Callable, Iterator
 
+import requests
+
 from ..errors import ConfigError, ListenerPaused, PlatformAuthError, TaiwaError
 from .base import Author, Batch, Post, parse_time
 
@@ -239,6 +241,11 @@ def call_x(fn: Callable[..., Any], *, what: str, env: str, sleep: Callable[[floa
             raise PlatformAuthError(f"X does not allow {what} with these credentials: {detail}",
                                     f"{env} needs an access level that includes this endpoint "
                                     "(recent search and mentions: Basic or above)") from None
+        except (requests.ConnectionError, requests.Timeout) as e:
+            if attempt == retries:
+                raise TaiwaError(f"X could not be reached for {what} ({type(e).__name__})",
+                                 "check the network; the next run tries again from the same cursor") from None
+            sleep(2 ** attempt)
         except tweepy.TwitterServerError as e:
             if attempt == retries:
                 raise TaiwaError(f"X kept failing on {what} ({e.response.status_code} after {retries + 1} tries)",

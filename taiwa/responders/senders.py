@@ -183,7 +183,8 @@ def router(config, store: Store) -> tuple[Callable[[dict[str, Any]], Sender | No
             except TaiwaError as e:
                 problems[platform] = str(e) + when_missing
             except Exception as e:  # noqa: BLE001 - e.g. the platform is unreachable while signing in
-                problems[platform] = f"{platform} could not be reached ({type(e).__name__}: {e})" + when_missing
+                detail = f"{type(e).__name__}: {e}" if str(e).strip() else type(e).__name__
+                problems[platform] = f"{platform} could not be reached ({detail})" + when_missing
         return live.get(platform)
 
     def sender_for(action: dict[str, Any]) -> Sender | None:
