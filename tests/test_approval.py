@@ -127,6 +127,18 @@ def test_x_counts_urls_as_23():
 
     assert x_weighted_length("see https://example.com/" + "a" * 200) == 4 + 23
     assert x_weighted_length("猫 cat") == 2 + 4
+    assert x_weighted_length("see example.com/help") == 4 + 23                  # no scheme: still a link
+    assert x_weighted_length("see https://x.com/a.") == 4 + 23 + 1              # the full stop is not the link's
+    assert x_weighted_length("👨‍👩‍👧‍👦") == 2 and x_weighted_length("👍🏽") == 2      # one emoji sequence weighs 2
+
+
+def test_mastodon_and_bluesky_count_graphemes():
+    from taiwa.responders.drafts import reply_length
+
+    family = "👨‍👩‍👧‍👦"                                     # 7 code points, one grapheme
+    assert reply_length("mastodon", family + " hi @ann@example.social https://a.example/" + "x" * 80) == \
+        (1 + 4 + 4 + 1 + 23, 500)
+    assert reply_length("bluesky", family * 3) == (3, 300)
 
 
 def test_the_outbox_sender_writes_what_was_approved(tmp_path, store):

@@ -83,6 +83,11 @@ class FakePDS:
                       "likeCount": i, "repostCount": 0, "replyCount": 0}
                      for i in range(3)]
             return httpx.Response(200, json={"posts": posts, "hitsTotal": 3})
+        if path.endswith("com.atproto.identity.resolveHandle"):
+            handle = request.url.params["handle"]
+            if handle == "aiko.bsky.social":
+                return httpx.Response(200, json={"did": "did:plc:aiko"})
+            return httpx.Response(400, json={"error": "InvalidRequest", "message": "Unable to resolve handle"})
         if path.endswith("com.atproto.repo.createRecord"):
             body = json.loads(request.content)
             self.created.append(body)
@@ -209,3 +214,24 @@ def test_a_reply_over_300_graphemes_cannot_be_approved(store, cfg, tmp_path, mon
     with pytest.raises(ValidationError) as e:
         approval.approve(store, action_id, actor="ann", text="ありがとう" * 61)  # 305 graphemes
     assert "305" in e.value.message and "300" in e.value.message
+
+
+def test_a_japanese_reply_is_tagged_ja_and_its_links_mentions_and_tags_are_facets(store, cfg, tmp_path, monkeypatch):
+    bcfg(cfg, tmp_path, search=False)
+    pds = FakePDS(NOTES)
+    client = client_for(cfg, pds, monkeypatch)
+    pipeline.listen(store, bs.listeners_from_config(cfg, client))
+    pid = store._scalar("SELECT id FROM posts ORDER BY id LIMIT 1")
+    text = "ご不便をおかけしました。詳しくは https://kettlebird.example/help. をご覧ください @aiko.bsky.social @nobody.example #冬カップ"
+    store.create_actions([{"post_id": pid, "kind": "reply", "text": text}])
+    aid = store._scalar("SELECT id FROM actions")
+    approval.approve(store, aid, actor="ann")
+    assert senders.send_approved(store, lambda a: BlueskySender(client, store, repo=bs.repo_of(client))).sent == 1
+    record = pds.created[0]["record"]
+    assert record["langs"] == ["ja"]                               # not the SDK's default ['en']
+    raw = text.encode()
+    spans = {f["features"][0]["$type"].rsplit("#", 1)[-1]: raw[f["index"]["byteStart"]:f["index"]["byteEnd"]].decode()
+             for f in record["facets"]}
+    assert spans == {"link": "https://kettlebird.example/help", "mention": "@aiko.bsky.social", "tag": "#冬カップ"}
+    mention = next(f for f in record["facets"] if f["features"][0]["$type"].endswith("#mention"))
+    assert mention["features"][0]["did"] == "did:plc:aiko"        # @nobody.example did not resolve: plain text

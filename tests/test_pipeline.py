@@ -107,3 +107,24 @@ def test_demo_end_to_end_then_approve_and_send(tmp_path, monkeypatch):
     assert "sent 0" in r.output and len((tmp_path / "demo-outbox.jsonl").read_text().splitlines()) == 2
     r = runner.invoke(cli, ["--demo", "status"], catch_exceptions=False)
     assert "time to first response" in r.output and "2 sent" in r.output
+
+
+def test_an_unreachable_mastodon_server_fails_alone_and_the_replay_still_runs(tmp_path, store, cfg, monkeypatch):
+    """Mastodon.py's real client against a loopback port nobody serves (keyword search included: its version
+    check once recursed without end here); the replayed file in the same run is still read and stored."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cfg.sections["platforms.mastodon"].update(enabled=True, api_base_url=f"http://127.0.0.1:{port}", search=True)
+    cfg.brands[0].keywords = ["kettlebird"]
+    monkeypatch.setenv("TAIWA_MASTODON_TOKEN", "token-token")
+    path = write_jsonl(tmp_path / "in.jsonl", [record(i, f"post {i}") for i in range(5)])
+    listeners = pipeline.platform_listeners(cfg, store, "mastodon") + [ReplayListener(path)]
+    report = pipeline.listen(store, listeners)
+    assert store.count("posts") == 5 and report.new == 5
+    assert report.failed and all(k.startswith("mastodon") for k in report.failed)
+    assert all("Traceback" not in v for v in report.failed.values())
+    states = {s["listener"]: s for s in store.listener_states()}
+    assert all(states[k]["errors"] == 1 for k in report.failed)

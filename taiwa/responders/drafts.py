@@ -6,6 +6,7 @@ A draft never goes anywhere by itself: it is stored `pending` and waits for a pe
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,15 +23,36 @@ MASTODON_MENTION = re.compile(r"@(\w+)@[\w.-]+\w")
 
 
 def x_weighted_length(text: str) -> int:
-    """Length as X counts it: URLs 23, code points in Latin/punctuation ranges 1, everything else (CJK, emoji) 2."""
-    n = 0
-    rest = URL.sub("", text)
-    n += X_URL_LENGTH * len(URL.findall(text))
-    for ch in rest:
+    """Length as X counts it, by twitter-text's own rules (config v3: URLs with or without a scheme 23, emoji
+    sequences 2, CJK 2) through the twitter-text-parser port; a rough count of our own if it cannot be loaded."""
+    parse = _twitter_text()
+    if parse is not None:
+        return parse(text).weightedLength
+    n = X_URL_LENGTH * len(URL.findall(text))
+    for ch in URL.sub("", text):
         cp = ord(ch)
         light = cp <= 4351 or 8192 <= cp <= 8205 or 8208 <= cp <= 8223 or 8242 <= cp <= 8247
         n += 1 if light else 2
     return n
+
+
+@functools.cache
+def _twitter_text():
+    try:
+        import warnings
+
+        with warnings.catch_warnings():   # it imports pkg_resources, which warns of its own deprecation
+            warnings.simplefilter("ignore")
+            from twitter_text import parse_tweet
+        return parse_tweet
+    except ImportError:
+        return None
+
+
+def _graphemes(text: str) -> int:
+    import regex
+
+    return len(regex.findall(r"\X", text))
 
 
 def reply_length(platform: str, text: str) -> tuple[int, int]:
@@ -39,12 +61,10 @@ def reply_length(platform: str, text: str) -> tuple[int, int]:
     if platform in ("x", "replay"):
         return x_weighted_length(text), limit
     if platform == "mastodon":
-        # Mastodon counts every URL as 23 characters and a remote mention by its local part (@user@host → @user).
-        text = URL.sub("x" * X_URL_LENGTH, MASTODON_MENTION.sub(r"@\1", text))
+        # Mastodon counts grapheme clusters, every URL as 23 and a remote mention by its local part (@user@host).
+        return _graphemes(URL.sub("x" * X_URL_LENGTH, MASTODON_MENTION.sub(r"@\1", text))), limit
     if platform == "bluesky":
-        import regex
-
-        return len(regex.findall(r"\X", text)), limit   # Bluesky counts graphemes (an emoji family is one)
+        return _graphemes(text), limit   # Bluesky counts graphemes (an emoji family is one)
     return len(text), limit
 
 
