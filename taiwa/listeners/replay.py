@@ -509,9 +509,16 @@ def _json_items(fh) -> Iterator[tuple[int, Any]]:
         return
     i += 1
     n = 0
+
+    def grow() -> bool:
+        """Drop what was read (so memory stays at about one block), then read another block."""
+        nonlocal buf, i
+        buf, i = buf[i:], 0
+        return more()
+
     while True:
         i = _WS.match(buf, i).end()
-        while i >= len(buf) and more():
+        while i >= len(buf) and grow():
             i = _WS.match(buf, i).end()
         if i >= len(buf):
             if n:
@@ -529,7 +536,7 @@ def _json_items(fh) -> Iterator[tuple[int, Any]]:
             except RecursionError:
                 value, end = RecordError("JSON nested too deeply to be a post"), None
             except ValueError as e:
-                if not eof and len(buf) - i < MAX_RECORD_BYTES and more():
+                if not eof and len(buf) - i < MAX_RECORD_BYTES and grow():
                     continue
                 value, end = RecordError(f"not valid JSON ({getattr(e, 'msg', e)})"), None
             break
@@ -546,7 +553,7 @@ def _json_items(fh) -> Iterator[tuple[int, Any]]:
             return
         if m.group(1) == "]":
             return
-        buf, i = buf[m.end():], 0
+        i = m.end()
 
 
 _STRUCT = re.compile(r'["\[\]{}]')
