@@ -287,3 +287,26 @@ def test_doctor_says_which_credentials_work_without_printing_them(tmp_path, monk
     rsps.replace(responses.GET, USERS, json=fx("unauthorized"), status=401)
     r = runner.invoke(cli, [*c, "doctor"])
     assert r.exit_code != 0 and "TAIWA_X_ACCESS_TOKEN not set" in r.output and "401" in r.output
+
+
+def test_a_long_post_is_stored_whole_from_note_tweet(xcfg, store, rsps):
+    page = fx("search_page1")
+    long_text = "@kettlebird " + "the grinder jams every morning and support never answers. " * 8 + "#fixit"
+    tweet = page["data"][0]
+    tweet["text"] = long_text[:280]                       # what `text` holds for a long post
+    tweet["note_tweet"] = {"text": long_text, "entities": {"hashtags": [{"start": 0, "end": 6, "tag": "fixit"}]}}
+    page["data"], page["meta"] = [tweet], {"result_count": 1, "newest_id": tweet["id"], "oldest_id": tweet["id"]}
+    rsps.get(SEARCH, json=page)
+    listen(store, [search_listener(xcfg, store)], now=NOW)
+    assert "note_tweet" in params(rsps.calls[0])["tweet.fields"]
+    stored = store._one("SELECT text, hashtags FROM posts WHERE platform_id = ?", [tweet["id"]])
+    assert stored["text"] == long_text and len(stored["text"]) > 280 and json.loads(stored["hashtags"]) == ["fixit"]
+
+
+def test_no_network_is_a_named_failure_not_a_traceback(xcfg, store, rsps):
+    import requests
+
+    rsps.get(SEARCH, body=requests.ConnectionError("Failed to resolve 'api.twitter.com'"))
+    report = listen(store, [search_listener(xcfg, store)], now=NOW)
+    assert report.failed["x:search"].startswith("X could not be reached for")
+    assert "check the network" in report.failed["x:search"]
