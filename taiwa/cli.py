@@ -308,6 +308,8 @@ def inbox(ctx: Ctx, states, platform, kind, sentiment, campaign, limit, as_json)
                              campaign=campaign, limit=limit)
     if as_json:
         for r in rows:
+            r = {**r, "escalated": bool(r["escalated"]), "tags": json.loads(r["tags"]),
+                 "rules": [f["rule"] for f in json.loads(r["rules"])], "reasons": json.loads(r["reasons"] or "[]")}
             click.echo(json.dumps(r, ensure_ascii=False))
         return
     _print_alerts(ctx.store())

@@ -63,6 +63,11 @@ SECTIONS: dict[str, dict[str, Setting]] = {
         "memory_days": Setting("int", 90, "How far back an author's history is recalled in drafts"),
         "memory_items": Setting("int", 3, "How many earlier posts are kept with each draft"),
     },
+    "triage": {
+        "builtin_rules": Setting("list[str]", ["legal_threat", "churn_threat", "safety"],
+                                 "Built-in escalation rules that are on (legal_threat, churn_threat, safety; [] for "
+                                 "none)"),
+    },
     "daemon": {
         "process_seconds": Setting("float", 60.0, "How often new posts are classified, ranked and drafted"),
         "send_seconds": Setting("float", 60.0, "How often approved actions are sent"),
@@ -187,6 +192,7 @@ class Config:
     campaigns: list[Campaign]
     templates: dict[str, dict[str, str]]
     sections: dict[str, dict[str, Any]]
+    rules: Any = None            # models.rules.RuleSet: [[rules]] plus the built-ins that are on
 
     def get(self, section: str, key: str) -> Any:
         return self.sections[section][key]
@@ -376,7 +382,7 @@ def parse(data: dict[str, Any], file: str = "<config>", base_dir: Path | None = 
     """Validate a parsed TOML document into a Config; raise ConfigError naming the first problem."""
     sections: dict[str, dict[str, Any]] = {}
     top_known = {"taiwa", "model", "priority", "responder", "platforms", "brands", "campaigns", "templates", "daemon",
-                 "followups"}
+                 "followups", "triage", "rules"}
     for key in data:
         if key not in top_known:
             raise ConfigError(file, key, "unknown section", f"known sections: {', '.join(sorted(top_known))}")
@@ -478,8 +484,11 @@ def parse(data: dict[str, Any], file: str = "<config>", base_dir: Path | None = 
         raise ConfigError(file, "brands", "no [[brands]] table: taiwa does not know whom it answers for",
                           '[[brands]]\nname = "Your Brand"\nhandles = ["yourbrand"]\nkeywords = ["yourbrand"]')
 
+    from .models.rules import parse_rules
+
+    rules = parse_rules(data.get("rules"), sections["triage"]["builtin_rules"], file)
     return Config(path=Path(file) if file != "<config>" else None, base_dir=base_dir or Path.cwd(),
-                  brands=brands, campaigns=campaigns, templates=templates, sections=sections)
+                  brands=brands, campaigns=campaigns, templates=templates, sections=sections, rules=rules)
 
 
 def load(path: str | Path) -> Config:

@@ -17,6 +17,7 @@ from .listeners.base import Listener, post_problem
 from .listeners.replay import ReplayListener
 from .models import intent as intents
 from .models import priority
+from .models import rules as rules_mod
 from .models.sentiment import SentimentModel
 from .responders import drafts
 from .store import Store, parse_iso
@@ -201,6 +202,7 @@ def triage(store: Store, config: Config, *, now: dt.datetime | None = None, prog
     reach_full = config.get("priority", "reach_full_at_followers")
     memory_days = config.get("responder", "memory_days")
     memory_n = config.get("responder", "memory_items")
+    rules = config.rules or rules_mod.RuleSet([])
     while not (stop and stop()):
         rows = store.posts_to_triage(limit=chunk)
         if not rows:
@@ -211,15 +213,27 @@ def triage(store: Store, config: Config, *, now: dt.datetime | None = None, prog
             camps = campaigns_for(post, config)
             decision = drafts.decide(post, it.name, config, [c for c, _ in camps])
             ignore = decision.why if decision.why in ("spam", "our own post", "repost") else ""
+            ruled = rules.apply(post, intent=it.name, sentiment=post["label"]) if not ignore else rules_mod.Outcome()
+            if ruled.hide:
+                decision = drafts.Decision([], why=f"hidden by rule {ruled.hide}")
+            elif ruled.escalate and post.get("can_reply", 1):
+                # An escalated post (a safety report, a legal or churn threat, a rule's VIP) always gets a reply
+                # draft for a person to finish, and never a like: a heart under "allergic reaction" is wrong.
+                template = decision.template if decision.template in ("complaint", "question") else "negative"
+                decision = drafts.Decision(["reply"], template=template)
+            elif ruled.no_like:
+                decision.kinds = [k for k in decision.kinds if k != "like"]
             created = parse_iso(post["created_at"])
             p = priority.score(negative=post["negative"], intent=it.name, evidence=it.evidence,
                                followers=post["followers"], created_at=created, now=now,
                                campaigns=[c for c, _ in camps], weights=weights, half_life_hours=half_life,
-                               reach_full_at=reach_full, ignore=ignore)
+                               reach_full_at=reach_full, ignore=ignore, boost=ruled.boost,
+                               escalated=ruled.escalate, rule_reasons=ruled.reasons())
             prios.append({"post_id": post["id"], "score": p.score, "intent": it.name,
                           "sentiment": p.components["sentiment"], "intent_c": p.components["intent"],
                           "reach": p.components["reach"], "recency": p.components["recency"],
-                          "campaign": p.components["campaign"], "reasons": p.reasons})
+                          "campaign": p.components["campaign"], "reasons": p.reasons,
+                          "escalated": ruled.escalate, "rules": ruled.fired, "tags": ruled.tags})
             entries += [(c, post["id"], tag) for c, tag in camps]
             if decision.why:
                 report.ignored[decision.why] = report.ignored.get(decision.why, 0) + 1
@@ -230,7 +244,8 @@ def triage(store: Store, config: Config, *, now: dt.datetime | None = None, prog
             memory = drafts.memory_items(history)
             for kind in decision.kinds:
                 if kind == "like":
-                    actions.append({"post_id": post["id"], "kind": "like", "intent": it.name, "memory": memory})
+                    actions.append({"post_id": post["id"], "kind": "like", "intent": it.name, "memory": memory,
+                                    "assigned_to": ruled.assign})
                     continue
                 lang = intents.language(post["text"], post["lang"])
                 text = drafts.render(config, decision.template, lang, post=post,
@@ -239,7 +254,7 @@ def triage(store: Store, config: Config, *, now: dt.datetime | None = None, prog
                                      campaign=camps[0][0] if camps else "")
                 actions.append({"post_id": post["id"], "kind": "reply", "intent": it.name, "text": text,
                                 "template": f"{decision.template}.{lang}", "memory": memory,
-                                "asks": drafts.asks(text, decision.template)})
+                                "asks": drafts.asks(text, decision.template), "assigned_to": ruled.assign})
         with store.atomic():
             store.save_priorities(prios)
             store.add_campaign_entries(entries)

@@ -352,6 +352,19 @@ def m005_team(db: Database) -> None:
     )
 
 
+@migrations()
+def m006_rules(db: Database) -> None:
+    """What the rules decided for each post: escalated above the rest, the rules that fired, tags."""
+    db.executescript(
+        """
+        ALTER TABLE priorities ADD COLUMN escalated INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE priorities ADD COLUMN rules TEXT NOT NULL DEFAULT '[]';   -- [{"rule", "evidence"}]
+        ALTER TABLE priorities ADD COLUMN tags TEXT NOT NULL DEFAULT '[]';
+        CREATE INDEX priorities_rank ON priorities(escalated DESC, score DESC);
+        """
+    )
+
+
 # scrypt's cost, as current guidance (OWASP's password storage cheat sheet) sets it: N = 2^17, r = 8, p = 1,
 # about 128 MiB and a few hundred milliseconds a hash. Hashes made with a lower cost are upgraded at sign-in.
 SCRYPT = {"n": 2 ** 17, "r": 8, "p": 1}
@@ -668,16 +681,19 @@ class Store:
     def save_priorities(self, rows: Iterable[dict[str, Any]], at: dt.datetime | None = None) -> None:
         stamp = now_iso(at)
         data = [(r["post_id"], r["score"], r["intent"], r["sentiment"], r["intent_c"], r["reach"], r["recency"],
-                 r["campaign"], json.dumps(r["reasons"], ensure_ascii=False), stamp) for r in rows]
+                 r["campaign"], json.dumps(r["reasons"], ensure_ascii=False), stamp, int(r.get("escalated", False)),
+                 _to_json(r.get("rules", [])), _to_json(r.get("tags", []))) for r in rows]
         with self.atomic():
             self.db.conn.executemany(
                 """INSERT INTO priorities (post_id, score, intent, sentiment_c, intent_c, reach_c, recency_c,
-                       campaign_c, reasons, computed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                       campaign_c, reasons, computed_at, escalated, rules, tags)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                    ON CONFLICT (post_id) DO UPDATE SET score = excluded.score, intent = excluded.intent,
                        sentiment_c = excluded.sentiment_c, intent_c = excluded.intent_c,
                        reach_c = excluded.reach_c, recency_c = excluded.recency_c,
                        campaign_c = excluded.campaign_c, reasons = excluded.reasons,
-                       computed_at = excluded.computed_at""", data)
+                       computed_at = excluded.computed_at, escalated = excluded.escalated,
+                       rules = excluded.rules, tags = excluded.tags""", data)
 
     def priority(self, post_id: int) -> dict[str, Any]:
         """The stored score and its components for one post ({} if it was not ranked yet)."""
@@ -777,12 +793,13 @@ class Store:
         stamp = now_iso(at)
         data = [(r["post_id"], r["kind"], r.get("intent", ""), r.get("text", ""), r.get("text", ""),
                  r.get("template", ""), json.dumps(r.get("memory", []), ensure_ascii=False), stamp, stamp,
-                 r.get("followup_of"), r.get("asks", "")) for r in rows]
+                 r.get("followup_of"), r.get("asks", ""), r.get("assigned_to") or "") for r in rows]
         with self.atomic():
             before = self.db.conn.total_changes
             self.db.conn.executemany(
                 """INSERT OR IGNORE INTO actions (post_id, kind, intent, text, draft_text, template, memory,
-                       created_at, updated_at, followup_of, asks) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""", data)
+                       created_at, updated_at, followup_of, asks, assigned_to)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""", data)
             created = self.db.conn.total_changes - before
             if created:
                 self._audit("taiwa", None, "drafted", "", "pending", f"{created} draft(s)")
@@ -831,15 +848,17 @@ class Store:
         params.append(limit)
         return self._rows(
             f"""SELECT ac.id, ac.kind, ac.state, ac.intent, ac.text, ac.memory, ac.created_at, ac.assigned_to,
-                       ac.snoozed_until, p.id AS post_id, p.platform, p.text AS post_text,
+                       ac.snoozed_until, p.id AS post_id, p.platform, p.platform_id, p.text AS post_text,
                        p.created_at AS post_created_at, p.lang, a.handle, a.followers, s.label, s.negative,
-                       s.positive, pr.score, pr.reasons,
+                       s.positive, pr.score, pr.reasons, coalesce(pr.escalated, 0) AS escalated,
+                       coalesce(pr.rules, '[]') AS rules, coalesce(pr.tags, '[]') AS tags,
                        (SELECT group_concat(cp.campaign, ', ') FROM campaign_posts cp WHERE cp.post_id = p.id)
                            AS campaigns
                 FROM actions ac JOIN posts p ON p.id = ac.post_id JOIN authors a ON a.id = p.author_id
                 LEFT JOIN sentiments s ON s.post_id = p.id LEFT JOIN priorities pr ON pr.post_id = p.id
                 WHERE {' AND '.join(where)}
-                ORDER BY coalesce(pr.score, 0) DESC, p.created_at DESC, ac.id LIMIT ?""", params)
+                ORDER BY coalesce(pr.escalated, 0) DESC, coalesce(pr.score, 0) DESC, p.created_at DESC, ac.id
+                LIMIT ?""", params)
 
     def actions_in_state(self, state: str) -> list[dict[str, Any]]:
         return self._rows("SELECT id FROM actions WHERE state = ? ORDER BY id", [state])

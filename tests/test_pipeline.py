@@ -78,7 +78,9 @@ def test_demo_end_to_end_then_approve_and_send(tmp_path, monkeypatch):
     assert store.count("priorities") == store.count("posts")
     top = store.inbox(limit=5)
     assert all(r["kind"] == "reply" for r in top)
-    assert all(json.loads(r["reasons"]) and r["label"] == "negative" for r in top[:3])
+    # Escalated posts (legal, churn, safety rules) first, whatever their sentiment; then negative ones.
+    assert all(json.loads(r["reasons"]) and (r["escalated"] or r["label"] == "negative") for r in top[:3])
+    assert [r["escalated"] for r in top] == sorted((r["escalated"] for r in top), reverse=True)
     # Memory shows: a repeat author's draft recalls their earlier post.
     dan = store._one("SELECT ac.id, ac.text FROM actions ac JOIN posts p ON p.id = ac.post_id JOIN authors a "
                      "ON a.id = p.author_id WHERE a.handle = 'dan_brews' AND ac.kind = 'reply' "

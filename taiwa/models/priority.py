@@ -46,8 +46,11 @@ def human_age(hours: float) -> str:
 
 def score(*, negative: float, intent: str, evidence: tuple[str, ...] = (), followers: int,
           created_at: dt.datetime, now: dt.datetime, campaigns: list[str], weights: dict[str, float],
-          half_life_hours: float = 24.0, reach_full_at: int = 100_000, ignore: str = "") -> Priority:
-    """Score one post. `ignore` (a reason such as 'spam' or 'own post') forces the score to 0."""
+          half_life_hours: float = 24.0, reach_full_at: int = 100_000, ignore: str = "", boost: float = 0.0,
+          escalated: bool = False, rule_reasons: list[str] = ()) -> Priority:
+    """Score one post. `ignore` (a reason such as 'spam' or 'own post') forces the score to 0. Rules add their
+    `boost` to the score and their reasons to the why; an escalated post ranks above every other (the inbox sorts
+    on escalation first), and says so first in its why."""
     age_h = max(0.0, (now - created_at).total_seconds() / 3600)
     comps = {
         "sentiment": max(0.0, min(1.0, negative)),
@@ -56,10 +59,12 @@ def score(*, negative: float, intent: str, evidence: tuple[str, ...] = (), follo
         "recency": 0.5 ** (age_h / half_life_hours) if half_life_hours > 0 else 1.0,
         "campaign": 1.0 if campaigns else 0.0,
     }
-    total = sum(weights.get(k, 0.0) * v for k, v in comps.items())
-    reasons = []
+    total = sum(weights.get(k, 0.0) * v for k, v in comps.items()) + boost
     if ignore:
         return Priority(0.0, comps, [f"ignored: {ignore}"])
+    reasons = (["escalated"] if escalated else []) + list(rule_reasons)
+    if boost:
+        reasons.append(f"boost {boost:+.2f}")
     if comps["sentiment"] >= 0.5:
         reasons.append(f"negative {comps['sentiment']:.2f}")
     if intent in ("complaint", "question"):
