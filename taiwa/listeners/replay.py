@@ -23,6 +23,7 @@ import json
 import os
 import re
 from collections import deque
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -184,13 +185,14 @@ _BLANK = object()   # a blank line: skipped silently (JSON's null is a record, a
 EOL = re.compile(rb"\r\n?|\n")
 
 
-class _Overlong(bytes):
+@dataclass(frozen=True)
+class _Overlong:
     """Stands for a line longer than MAX_RECORD_BYTES: only its length is kept."""
 
-    size = 0
+    size: int
 
 
-def _lines(fh) -> Iterator[bytes]:
+def _lines(fh) -> Iterator[bytes | _Overlong]:
     """Physical lines with their ends (LF, CRLF or a lone CR), read in blocks; a line over MAX_RECORD_BYTES comes
     out as an _Overlong carrying its size, never held in memory whole."""
     buf, skipped, eof = b"", 0, False
@@ -204,10 +206,8 @@ def _lines(fh) -> Iterator[bytes]:
             if m.group() == b"\r" and m.end() == len(buf) and not eof:
                 break   # a CR at the block's end may be the first half of a CRLF
             if skipped or m.end() - start > MAX_RECORD_BYTES:
-                over = _Overlong(b"")
-                over.size = skipped + m.end() - start
+                yield _Overlong(skipped + m.end() - start)
                 skipped = 0
-                yield over
             else:
                 yield buf[start:m.end()]
             start = m.end()
@@ -215,17 +215,10 @@ def _lines(fh) -> Iterator[bytes]:
         if len(buf) > MAX_RECORD_BYTES:
             skipped += len(buf)
             buf = b""
-    if skipped or buf:
-        if skipped:
-            over = _Overlong(b"")
-            over.size = skipped + len(buf)
-            yield over
-        else:
-            yield buf
-
-
-def _size(line: bytes) -> int:
-    return line.size if isinstance(line, _Overlong) else len(line)
+    if skipped:
+        yield _Overlong(skipped + len(buf))
+    elif buf:
+        yield buf
 
 
 class ReplayListener:
@@ -344,7 +337,7 @@ class ReplayListener:
                 posts, problems = [], []
         yield Batch(posts, self._cursor(ident, offset=offset, line=line_no), problems)
 
-    def _jsonl(self, lines: Iterator[bytes], line_no: int) -> Iterator[tuple[int, int, int, Any]]:
+    def _jsonl(self, lines: Iterator[bytes | _Overlong], line_no: int) -> Iterator[tuple[int, int, int, Any]]:
         """(line, line, bytes, JSON value | _BLANK | RecordError) per physical line."""
         for raw in lines:
             line_no += 1
@@ -362,7 +355,7 @@ class ReplayListener:
                 value = e
             yield line_no, line_no, len(raw), value
 
-    def _csv_records(self, lines: Iterator[bytes], line_no: int, header: list[str]
+    def _csv_records(self, lines: Iterator[bytes | _Overlong], line_no: int, header: list[str]
                      ) -> Iterator[tuple[int, int, int, Any]]:
         """(first line, last line, bytes, values | _BLANK | RecordError) per CSV record.
 
