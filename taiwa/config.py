@@ -67,6 +67,8 @@ SECTIONS: dict[str, dict[str, Setting]] = {
         "builtin_rules": Setting("list[str]", ["legal_threat", "churn_threat", "safety"],
                                  "Built-in escalation rules that are on (legal_threat, churn_threat, safety; [] for "
                                  "none)"),
+        "topic_threshold": Setting("float", 0.35, "A post gets the closest [[topics]] entry only at this score or "
+                                   "above (centred e5 similarity, +0.15 for a keyword)"),
     },
     "daemon": {
         "process_seconds": Setting("float", 60.0, "How often new posts are classified, ranked and drafted"),
@@ -193,6 +195,7 @@ class Config:
     templates: dict[str, dict[str, str]]
     sections: dict[str, dict[str, Any]]
     rules: Any = None            # models.rules.RuleSet: [[rules]] plus the built-ins that are on
+    topics: tuple = ()           # models.topics.Topic per [[topics]] table
 
     def get(self, section: str, key: str) -> Any:
         return self.sections[section][key]
@@ -303,7 +306,7 @@ RANGES: dict[str, tuple[float | None, float | None, bool]] = {
     "interval_minutes": POSITIVE, "process_seconds": POSITIVE, "send_seconds": POSITIVE,
     "followup_minutes": POSITIVE, "snapshot_minutes": POSITIVE, "heartbeat_seconds": POSITIVE,
     "lock_stale_seconds": POSITIVE, "checkin_hours": POSITIVE, "reminder_days": POSITIVE, "wait_days": POSITIVE,
-    "monthly_read_budget": AT_LEAST_0, "monthly_write_budget": AT_LEAST_0, "query_max_length": AT_LEAST_1,
+    "topic_threshold": (-1, 2, False), "monthly_read_budget": AT_LEAST_0, "monthly_write_budget": AT_LEAST_0, "query_max_length": AT_LEAST_1,
     "max_pages_per_run": AT_LEAST_1, "page_size": AT_LEAST_1, "own_posts_checked": AT_LEAST_0,
     "max_posts_per_run": AT_LEAST_1, "first_run_days": AT_LEAST_0,
 }
@@ -382,7 +385,7 @@ def parse(data: dict[str, Any], file: str = "<config>", base_dir: Path | None = 
     """Validate a parsed TOML document into a Config; raise ConfigError naming the first problem."""
     sections: dict[str, dict[str, Any]] = {}
     top_known = {"taiwa", "model", "priority", "responder", "platforms", "brands", "campaigns", "templates", "daemon",
-                 "followups", "triage", "rules"}
+                 "followups", "triage", "rules", "topics"}
     for key in data:
         if key not in top_known:
             raise ConfigError(file, key, "unknown section", f"known sections: {', '.join(sorted(top_known))}")
@@ -486,9 +489,14 @@ def parse(data: dict[str, Any], file: str = "<config>", base_dir: Path | None = 
 
     from .models.rules import parse_rules
 
-    rules = parse_rules(data.get("rules"), sections["triage"]["builtin_rules"], file)
+    from .models.topics import parse_topics
+
+    topics = parse_topics(data.get("topics"), file)
+    rules = parse_rules(data.get("rules"), sections["triage"]["builtin_rules"], file,
+                        topics=[t.name for t in topics])
     return Config(path=Path(file) if file != "<config>" else None, base_dir=base_dir or Path.cwd(),
-                  brands=brands, campaigns=campaigns, templates=templates, sections=sections, rules=rules)
+                  brands=brands, campaigns=campaigns, templates=templates, sections=sections, rules=rules,
+                  topics=topics)
 
 
 def load(path: str | Path) -> Config:

@@ -18,6 +18,7 @@ from .listeners.replay import ReplayListener
 from .models import intent as intents
 from .models import priority
 from .models import rules as rules_mod
+from .models import topics as topics_mod
 from .models.sentiment import SentimentModel
 from .responders import drafts
 from .store import Store, parse_iso
@@ -163,7 +164,9 @@ def classify(store: Store, model: SentimentModel, *, chunk: int = 256, progress:
         if not rows:
             break
         results = model.classify([r["text"] for r in rows])
-        store.save_sentiments(zip((r["id"] for r in rows), results))
+        with store.atomic():
+            store.save_sentiments(zip((r["id"] for r in rows), results))
+            store.save_vectors((r["id"], s.vector) for r, s in zip(rows, results))
         done += len(rows)
         if progress:
             progress(len(rows))
@@ -203,17 +206,29 @@ def triage(store: Store, config: Config, *, now: dt.datetime | None = None, prog
     memory_days = config.get("responder", "memory_days")
     memory_n = config.get("responder", "memory_items")
     rules = config.rules or rules_mod.RuleSet([])
+    topic_finder = topics_mod.detector(tuple(config.topics), config.get("triage", "topic_threshold")) \
+        if config.topics else None
     while not (stop and stop()):
         rows = store.posts_to_triage(limit=chunk)
         if not rows:
             break
+        vectors = store.vectors([r["id"] for r in rows]) if topic_finder else {}
         prios, entries, actions = [], [], []
-        for post in rows:
+        found = topic_finder.detect([r["text"] for r in rows], [vectors.get(r["id"]) for r in rows]) \
+            if topic_finder else [None] * len(rows)
+        for post, match in zip(rows, found):
+            post = {**post, "topic": match.name if match else ""}
             it = intents.detect(post["text"], post["label"])
             camps = campaigns_for(post, config)
             decision = drafts.decide(post, it.name, config, [c for c, _ in camps])
             ignore = decision.why if decision.why in ("spam", "our own post", "repost") else ""
             ruled = rules.apply(post, intent=it.name, sentiment=post["label"]) if not ignore else rules_mod.Outcome()
+            if match and not ignore:
+                topic = topic_finder.topic(match.name)
+                if topic.escalate:
+                    ruled.escalate = True
+                    ruled.fired.insert(0, {"rule": f"topic {topic.name}", "evidence": match.evidence[:1]})
+                ruled.assign = ruled.assign or topic.assign
             if ruled.hide:
                 decision = drafts.Decision([], why=f"hidden by rule {ruled.hide}")
             elif ruled.escalate and post.get("can_reply", 1):
@@ -228,12 +243,15 @@ def triage(store: Store, config: Config, *, now: dt.datetime | None = None, prog
                                followers=post["followers"], created_at=created, now=now,
                                campaigns=[c for c, _ in camps], weights=weights, half_life_hours=half_life,
                                reach_full_at=reach_full, ignore=ignore, boost=ruled.boost,
-                               escalated=ruled.escalate, rule_reasons=ruled.reasons())
+                               escalated=ruled.escalate,
+                               rule_reasons=([match.reason()] if match and not ignore else []) + ruled.reasons())
             prios.append({"post_id": post["id"], "score": p.score, "intent": it.name,
                           "sentiment": p.components["sentiment"], "intent_c": p.components["intent"],
                           "reach": p.components["reach"], "recency": p.components["recency"],
                           "campaign": p.components["campaign"], "reasons": p.reasons,
-                          "escalated": ruled.escalate, "rules": ruled.fired, "tags": ruled.tags})
+                          "escalated": ruled.escalate, "rules": ruled.fired, "tags": ruled.tags,
+                          "topic": match.name if match else "", "topic_score": match.score if match else None,
+                          "topic_evidence": match.evidence if match else []})
             entries += [(c, post["id"], tag) for c, tag in camps]
             if decision.why:
                 report.ignored[decision.why] = report.ignored.get(decision.why, 0) + 1

@@ -5,7 +5,9 @@ Open the file with Datasette or `sqlite-utils tables taiwa.db --counts` to look 
     posts           one row per platform post (unique on platform + platform_id), raw JSON kept in `raw`
     authors         one row per platform account ("x:12345"), with reach (followers)
     sentiments      the model's (or a person's) label and the three class probabilities per post
-    priorities      the priority score per post and each component it was made of, with human-readable reasons
+    post_vectors    each post's multilingual-e5 embedding, made once with its sentiment (topics reuse it)
+    priorities      the priority score per post and each component it was made of, with human-readable reasons,
+                    whether rules escalated it, the rules that fired, tags, and its topic
     actions         drafted replies / likes and their approval state (pending → approved → sending → sent ...)
     audit           every state change: who, when, from, to, and what changed
     cursors         where each listener stopped, written in the same transaction as the posts it read
@@ -365,6 +367,23 @@ def m006_rules(db: Database) -> None:
     )
 
 
+@migrations()
+def m007_topics(db: Database) -> None:
+    """Each post's multilingual embedding (computed once, with its sentiment) and the topic found for it."""
+    db.executescript(
+        """
+        CREATE TABLE post_vectors (
+            post_id INTEGER PRIMARY KEY REFERENCES posts(id) ON DELETE CASCADE,
+            model TEXT NOT NULL,                   -- the encoder, e.g. multilingual-e5-small
+            vector BLOB NOT NULL                   -- float32, L2-normalised
+        );
+        ALTER TABLE priorities ADD COLUMN topic TEXT NOT NULL DEFAULT '';
+        ALTER TABLE priorities ADD COLUMN topic_score REAL;
+        ALTER TABLE priorities ADD COLUMN topic_evidence TEXT NOT NULL DEFAULT '[]';
+        """
+    )
+
+
 # scrypt's cost, as current guidance (OWASP's password storage cheat sheet) sets it: N = 2^17, r = 8, p = 1,
 # about 128 MiB and a few hundred milliseconds a hash. Hashes made with a lower cost are upgraded at sign-in.
 SCRYPT = {"n": 2 ** 17, "r": 8, "p": 1}
@@ -659,6 +678,26 @@ class Store:
                        classified_at = excluded.classified_at
                    WHERE sentiments.source = 'model'""", data)
 
+    def save_vectors(self, rows: Iterable[tuple[int, Any]], model: str = "multilingual-e5-small") -> None:
+        """rows: (post_id, float vector). Kept so topics (and later answers) reuse the sentiment pass's encoding."""
+        import numpy as np
+
+        data = [(pid, model, np.asarray(v, dtype=np.float32).tobytes()) for pid, v in rows if v is not None]
+        if data:
+            with self.atomic():
+                self.db.conn.executemany(
+                    """INSERT INTO post_vectors (post_id, model, vector) VALUES (?, ?, ?)
+                       ON CONFLICT (post_id) DO UPDATE SET model = excluded.model, vector = excluded.vector""", data)
+
+    def vectors(self, post_ids: Sequence[int]) -> dict[int, Any]:
+        import numpy as np
+
+        if not post_ids:
+            return {}
+        rows = self.db.execute(f"SELECT post_id, vector FROM post_vectors WHERE post_id IN "
+                               f"({','.join('?' * len(post_ids))})", list(post_ids)).fetchall()
+        return {pid: np.frombuffer(blob, dtype=np.float32) for pid, blob in rows}
+
     def correct_sentiment(self, post_id: int, label: str, actor: str) -> None:
         """A person's label for a post; kept for retraining (`taiwa model train --corrections`)."""
         self.post(post_id)
@@ -682,18 +721,21 @@ class Store:
         stamp = now_iso(at)
         data = [(r["post_id"], r["score"], r["intent"], r["sentiment"], r["intent_c"], r["reach"], r["recency"],
                  r["campaign"], json.dumps(r["reasons"], ensure_ascii=False), stamp, int(r.get("escalated", False)),
-                 _to_json(r.get("rules", [])), _to_json(r.get("tags", []))) for r in rows]
+                 _to_json(r.get("rules", [])), _to_json(r.get("tags", [])), r.get("topic", ""), r.get("topic_score"),
+                 _to_json(r.get("topic_evidence", []))) for r in rows]
         with self.atomic():
             self.db.conn.executemany(
                 """INSERT INTO priorities (post_id, score, intent, sentiment_c, intent_c, reach_c, recency_c,
-                       campaign_c, reasons, computed_at, escalated, rules, tags)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                       campaign_c, reasons, computed_at, escalated, rules, tags, topic, topic_score,
+                       topic_evidence)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                    ON CONFLICT (post_id) DO UPDATE SET score = excluded.score, intent = excluded.intent,
                        sentiment_c = excluded.sentiment_c, intent_c = excluded.intent_c,
                        reach_c = excluded.reach_c, recency_c = excluded.recency_c,
                        campaign_c = excluded.campaign_c, reasons = excluded.reasons,
                        computed_at = excluded.computed_at, escalated = excluded.escalated,
-                       rules = excluded.rules, tags = excluded.tags""", data)
+                       rules = excluded.rules, tags = excluded.tags, topic = excluded.topic,
+                       topic_score = excluded.topic_score, topic_evidence = excluded.topic_evidence""", data)
 
     def priority(self, post_id: int) -> dict[str, Any]:
         """The stored score and its components for one post ({} if it was not ranked yet)."""
@@ -852,6 +894,7 @@ class Store:
                        p.created_at AS post_created_at, p.lang, a.handle, a.followers, s.label, s.negative,
                        s.positive, pr.score, pr.reasons, coalesce(pr.escalated, 0) AS escalated,
                        coalesce(pr.rules, '[]') AS rules, coalesce(pr.tags, '[]') AS tags,
+                       coalesce(pr.topic, '') AS topic, pr.topic_score,
                        (SELECT group_concat(cp.campaign, ', ') FROM campaign_posts cp WHERE cp.post_id = p.id)
                            AS campaigns
                 FROM actions ac JOIN posts p ON p.id = ac.post_id JOIN authors a ON a.id = p.author_id

@@ -155,7 +155,8 @@ def test_escalated_posts_rank_first_with_the_rule_in_their_why_and_the_json_fiel
     assert all(r["escalated"] for r in top[:2]) and not top[2]["escalated"]
     assert "troll" not in [r["handle"] for r in top]
     parent = next(r for r in top if r["handle"] == "parent")
-    assert json.loads(parent["reasons"])[:2] == ["escalated", "rule safety: 'allergic reaction'"]
+    reasons = json.loads(parent["reasons"])
+    assert reasons[0] == "escalated" and "rule safety: 'allergic reaction'" in reasons
     r = CliRunner().invoke(cli, ["--db", str(cfg.database), "--demo", "inbox", "--json"])
     rows = [json.loads(line) for line in r.output.splitlines()]
     critic = next(x for x in rows if x["handle"] == "coffee_critic")

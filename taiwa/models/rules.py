@@ -5,8 +5,8 @@
     when = { followers_at_least = 50000 }      # every condition must hold
     then = { escalate = true }
 
-Conditions: followers_at_least, verified, reposts_at_least, intent, sentiment, platform, lang, keywords (any of
-them; English and Japanese, case- and width-insensitive), handles. Actions: escalate (always above the rest),
+Conditions: followers_at_least, verified, reposts_at_least, topic (a [[topics]] name), intent, sentiment, platform,
+lang, keywords (any of them; English and Japanese, case- and width-insensitive), handles. Actions: escalate (always above the rest),
 boost (added to the score), assign (a user of the inbox), tag, hide (no draft; counted apart), no_like.
 
 Three built-in rules are on unless `[triage] builtin_rules` leaves them out: legal threats, churn threats and
@@ -20,9 +20,10 @@ import math
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
-CONDITIONS = {"followers_at_least": "int", "verified": "bool", "reposts_at_least": "int", "intent": "list[str]",
+CONDITIONS = {"followers_at_least": "int", "verified": "bool", "reposts_at_least": "int", "topic": "list[str]",
+              "intent": "list[str]",
               "sentiment": "list[str]", "platform": "list[str]", "lang": "list[str]", "keywords": "list[str]",
               "handles": "list[str]"}
 ACTIONS = {"escalate": "bool", "boost": "float", "assign": "str", "tag": "list[str]", "hide": "bool",
@@ -129,6 +130,8 @@ class RuleSet:
             if int(post.get("reposts") or 0) < w["reposts_at_least"]:
                 return None
             evidence.append(f"{int(post.get('reposts') or 0):,} reposts")
+        if "topic" in w and (post.get("topic") or "") not in w["topic"]:
+            return None
         if "intent" in w and intent not in w["intent"]:
             return None
         if "sentiment" in w and sentiment not in w["sentiment"]:
@@ -161,7 +164,7 @@ def _keyword_pattern(words: list[str]) -> re.Pattern | None:
     return re.compile("|".join(parts))
 
 
-def parse_rules(raw: Any, builtin_names: list[str], file: str, users_hint: str = "") -> RuleSet:
+def parse_rules(raw: Any, builtin_names: list[str], file: str, topics: Sequence[str] | None = None) -> RuleSet:
     """[[rules]] from taiwa.toml and the built-ins named in [triage] builtin_rules → a RuleSet; ConfigError names
     the rule and key that are wrong."""
     from ..errors import ConfigError
@@ -191,10 +194,14 @@ def parse_rules(raw: Any, builtin_names: list[str], file: str, users_hint: str =
         names.add(name)
         when = _check_part(file, f"{where}.when", r.get("when"), CONDITIONS, "followers_at_least = 50000")
         then = _check_part(file, f"{where}.then", r.get("then"), ACTIONS, "escalate = true")
-        for key, allowed in (("intent", INTENT_NAMES), ("sentiment", SENTIMENT_NAMES)):
+        checks = [("intent", INTENT_NAMES), ("sentiment", SENTIMENT_NAMES)]
+        if topics is not None:
+            checks.append(("topic", tuple(topics)))
+        for key, allowed in checks:
             bad = [v for v in when.get(key, []) if v not in allowed]
             if bad:
-                raise ConfigError(file, f"{where}.when.{key}", f"unknown value(s) {bad}", f"use: {', '.join(allowed)}")
+                raise ConfigError(file, f"{where}.when.{key}", f"unknown value(s) {bad}",
+                                  f"use: {', '.join(allowed) or '(no [[topics]] are declared)'}")
         if not when:
             raise ConfigError(file, f"{where}.when", "a rule needs at least one condition",
                               "when = { followers_at_least = 50000 }")

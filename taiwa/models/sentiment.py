@@ -14,10 +14,10 @@ import json
 import os
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Callable, Protocol, Sequence
+from typing import Any, Callable, Protocol, Sequence
 
 import numpy as np
 
@@ -32,6 +32,9 @@ class Sentiment:
     label: str
     scores: dict[str, float]  # negative / neutral / positive, summing to 1
     model_id: str
+    # The post's multilingual-e5 embedding when the model computed one (the offline default does, for every post):
+    # topics reuse it, so each post goes through the encoder once.
+    vector: Any = field(default=None, compare=False, repr=False)
 
 
 class SentimentModel(Protocol):
@@ -92,11 +95,12 @@ def _softmax(z: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-def _to_sentiments(probs: np.ndarray, model_id: str) -> list[Sentiment]:
+def _to_sentiments(probs: np.ndarray, model_id: str, vectors: np.ndarray | None = None) -> list[Sentiment]:
     out = []
-    for row in probs:
+    for i, row in enumerate(probs):
         scores = {lab: float(p) for lab, p in zip(LABELS, row)}
-        out.append(Sentiment(LABELS[int(np.argmax(row))], scores, model_id))
+        out.append(Sentiment(LABELS[int(np.argmax(row))], scores, model_id,
+                             vectors[i] if vectors is not None else None))
     return out
 
 
@@ -299,7 +303,8 @@ class EmbeddingClassifier:
     def classify(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> list[Sentiment]:
         if not texts:
             return []
-        return _to_sentiments(self.head.probs(self.encoder.embed(texts, progress)), self.model_id)
+        emb = self.encoder.embed(texts, progress)
+        return _to_sentiments(self.head.probs(emb), self.model_id, emb if self.encoder.name == "e5" else None)
 
 
 _NON_LATIN = re.compile(r"[\u0370-\u03ff\u0400-\u04ff\u0590-\u06ff\u0900-\u0dff\u0e00-\u0eff\u1100-\u11ff"
@@ -330,9 +335,10 @@ class EnsembleClassifier:
     def classify(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> list[Sentiment]:
         if not texts:
             return []
-        probs = [m.head.probs(m.encoder.embed(texts, progress if i == 0 else None))
-                 for i, m in enumerate(self.members)]
-        return _to_sentiments(np.mean(probs, axis=0), self.model_id)
+        embs = [m.encoder.embed(texts, progress if i == 0 else None) for i, m in enumerate(self.members)]
+        probs = [m.head.probs(e) for m, e in zip(self.members, embs)]
+        e5 = next((e for m, e in zip(self.members, embs) if m.encoder.name == "e5"), None)
+        return _to_sentiments(np.mean(probs, axis=0), self.model_id, e5)
 
 
 class RoutedClassifier:
