@@ -64,11 +64,19 @@ SECTIONS: dict[str, dict[str, Setting]] = {
         "memory_items": Setting("int", 3, "How many earlier posts are kept with each draft"),
     },
     "triage": {
-        "builtin_rules": Setting("list[str]", ["legal_threat", "churn_threat", "safety"],
-                                 "Built-in escalation rules that are on (legal_threat, churn_threat, safety; [] for "
-                                 "none)"),
-        "topic_threshold": Setting("float", 0.35, "A post gets the closest [[topics]] entry only at this score or "
-                                   "above (centred e5 similarity, +0.15 for a keyword)"),
+        "builtin_rules": Setting("list[str]", ["legal_threat", "churn_threat", "safety", "big_account"],
+                                 "Built-in escalation rules that are on (legal_threat, churn_threat, safety, "
+                                 "big_account; [] for none)"),
+        "topic_threshold": Setting("float", 2.5, "A post gets its best [[topics]] entry only at this score or above "
+                                   "(spreads above the topic's median similarity to everyday posts; a keyword +1)"),
+        "incident_window_hours": Setting("float", 6.0, "Problem posts on one topic from different people within this "
+                                         "many hours can form an incident"),
+        "incident_similarity": Setting("float", 0.5, "How alike (centred e5 cosine) a post must be to an incident's "
+                                       "posts to join it"),
+        "incident_alert_at": Setting("int", 5, "Raise an inbox alert when an incident reaches this many posts"),
+    },
+    "drafts": {
+        "answers_file": Setting("str", "", "A TOML file of more [[answers]] tables (relative to this file)"),
     },
     "daemon": {
         "process_seconds": Setting("float", 60.0, "How often new posts are classified, ranked and drafted"),
@@ -196,6 +204,7 @@ class Config:
     sections: dict[str, dict[str, Any]]
     rules: Any = None            # models.rules.RuleSet: [[rules]] plus the built-ins that are on
     topics: tuple = ()           # models.topics.Topic per [[topics]] table
+    answers: tuple = ()          # responders.answers.Answer per [[answers]] table (and drafts.answers_file)
 
     def get(self, section: str, key: str) -> Any:
         return self.sections[section][key]
@@ -306,7 +315,8 @@ RANGES: dict[str, tuple[float | None, float | None, bool]] = {
     "interval_minutes": POSITIVE, "process_seconds": POSITIVE, "send_seconds": POSITIVE,
     "followup_minutes": POSITIVE, "snapshot_minutes": POSITIVE, "heartbeat_seconds": POSITIVE,
     "lock_stale_seconds": POSITIVE, "checkin_hours": POSITIVE, "reminder_days": POSITIVE, "wait_days": POSITIVE,
-    "topic_threshold": (-1, 2, False), "monthly_read_budget": AT_LEAST_0, "monthly_write_budget": AT_LEAST_0, "query_max_length": AT_LEAST_1,
+    "topic_threshold": (0, 20, False), "incident_window_hours": POSITIVE, "incident_similarity": (-1, 1, False),
+    "incident_alert_at": (2, None, False), "monthly_read_budget": AT_LEAST_0, "monthly_write_budget": AT_LEAST_0, "query_max_length": AT_LEAST_1,
     "max_pages_per_run": AT_LEAST_1, "page_size": AT_LEAST_1, "own_posts_checked": AT_LEAST_0,
     "max_posts_per_run": AT_LEAST_1, "first_run_days": AT_LEAST_0,
 }
@@ -385,7 +395,7 @@ def parse(data: dict[str, Any], file: str = "<config>", base_dir: Path | None = 
     """Validate a parsed TOML document into a Config; raise ConfigError naming the first problem."""
     sections: dict[str, dict[str, Any]] = {}
     top_known = {"taiwa", "model", "priority", "responder", "platforms", "brands", "campaigns", "templates", "daemon",
-                 "followups", "triage", "rules", "topics"}
+                 "followups", "triage", "rules", "topics", "answers", "drafts"}
     for key in data:
         if key not in top_known:
             raise ConfigError(file, key, "unknown section", f"known sections: {', '.join(sorted(top_known))}")
@@ -492,11 +502,23 @@ def parse(data: dict[str, Any], file: str = "<config>", base_dir: Path | None = 
     from .models.topics import parse_topics
 
     topics = parse_topics(data.get("topics"), file)
+    from .responders.answers import load_answers_file, parse_answers
+
+    answers = parse_answers(data.get("answers"), file)
+    if sections["drafts"]["answers_file"]:
+        extra = sections["drafts"]["answers_file"]
+        path = Path(extra).expanduser()
+        path = path if path.is_absolute() else (base_dir or Path.cwd()) / path
+        answers += load_answers_file(path, file)
+    names = [a.name for a in answers]
+    dup = next((n for n in names if names.count(n) > 1), None)
+    if dup:
+        raise ConfigError(file, "answers", f"two answers are called {dup!r}", "give each answer its own name")
     rules = parse_rules(data.get("rules"), sections["triage"]["builtin_rules"], file,
                         topics=[t.name for t in topics])
     return Config(path=Path(file) if file != "<config>" else None, base_dir=base_dir or Path.cwd(),
                   brands=brands, campaigns=campaigns, templates=templates, sections=sections, rules=rules,
-                  topics=topics)
+                  topics=topics, answers=answers)
 
 
 def load(path: str | Path) -> Config:

@@ -11,6 +11,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
+from . import incidents as incidents_mod
 from .config import Config
 from .errors import ListenerPaused, TaiwaError
 from .listeners.base import Listener, post_problem
@@ -185,12 +186,28 @@ def campaigns_for(post: dict[str, Any], config: Config) -> list[tuple[str, str]]
     return out
 
 
+def post_vectors(store: Store, rows: list[dict[str, Any]]) -> list[Any]:
+    """Each post's multilingual-e5 embedding: the one the sentiment pass stored, or (a checkpoint model that made
+    none) computed here once and stored, so topics, intent, incidents and answers share one encoder pass."""
+    from .models.sentiment import shared_e5
+
+    stored = store.vectors([r["id"] for r in rows])
+    missing = [r for r in rows if r["id"] not in stored]
+    if missing:
+        made = shared_e5().embed([r["text"] for r in missing])
+        store.save_vectors((r["id"], v) for r, v in zip(missing, made))
+        stored.update({r["id"]: v for r, v in zip(missing, made)})
+    return [stored[r["id"]] for r in rows]
+
+
 @dataclass
 class TriageReport:
     triaged: int = 0
     drafts: int = 0
     likes: int = 0
     campaign_entries: int = 0
+    incident_posts: int = 0          # posts that joined an incident this run
+    incidents: int = 0               # incidents started this run
     ignored: dict[str, int] = field(default_factory=dict)
 
 
@@ -206,19 +223,22 @@ def triage(store: Store, config: Config, *, now: dt.datetime | None = None, prog
     memory_days = config.get("responder", "memory_days")
     memory_n = config.get("responder", "memory_items")
     rules = config.rules or rules_mod.RuleSet([])
-    topic_finder = topics_mod.detector(tuple(config.topics), config.get("triage", "topic_threshold")) \
+    topic_finder = topics_mod.detector(tuple(config.topics), config.get("triage", "topic_threshold"),
+                                       topics_mod.brand_words(config)) \
         if config.topics else None
+    intent_model = intents.load()
     while not (stop and stop()):
         rows = store.posts_to_triage(limit=chunk)
         if not rows:
             break
-        vectors = store.vectors([r["id"] for r in rows]) if topic_finder else {}
+        texts = [r["text"] for r in rows]
+        vecs = post_vectors(store, rows)
         prios, entries, actions = [], [], []
-        found = topic_finder.detect([r["text"] for r in rows], [vectors.get(r["id"]) for r in rows]) \
-            if topic_finder else [None] * len(rows)
-        for post, match in zip(rows, found):
+        found = topic_finder.detect(texts, vecs) if topic_finder else [None] * len(rows)
+        its = intent_model.classify(texts, vecs, [r["label"] for r in rows]) if intent_model else \
+            [intents.detect(r["text"], r["label"]) for r in rows]
+        for post, match, it in zip(rows, found, its):
             post = {**post, "topic": match.name if match else ""}
-            it = intents.detect(post["text"], post["label"])
             camps = campaigns_for(post, config)
             decision = drafts.decide(post, it.name, config, [c for c, _ in camps])
             ignore = decision.why if decision.why in ("spam", "our own post", "repost") else ""
@@ -243,7 +263,9 @@ def triage(store: Store, config: Config, *, now: dt.datetime | None = None, prog
                                followers=post["followers"], created_at=created, now=now,
                                campaigns=[c for c, _ in camps], weights=weights, half_life_hours=half_life,
                                reach_full_at=reach_full, ignore=ignore, boost=ruled.boost,
-                               escalated=ruled.escalate,
+                               escalated=ruled.escalate, intent_reason=it.reason(),
+                               sarcasm_positive=post["positive"] * (it.confidence or 0.0)
+                               if getattr(it, "sarcasm", False) else None,
                                rule_reasons=([match.reason()] if match and not ignore else []) + ruled.reasons())
             prios.append({"post_id": post["id"], "score": p.score, "intent": it.name,
                           "sentiment": p.components["sentiment"], "intent_c": p.components["intent"],
@@ -277,6 +299,13 @@ def triage(store: Store, config: Config, *, now: dt.datetime | None = None, prog
             store.save_priorities(prios)
             store.add_campaign_entries(entries)
             store.create_actions(actions)
+        problems = [{**r, "topic": p["topic"]} for r, p in zip(rows, prios)
+                    if p["topic"] and p["score"] > 0 and (p["intent"] == "complaint" or r["label"] == "negative")]
+        grouped = incidents_mod.group(store, problems, window_hours=config.get("triage", "incident_window_hours"),
+                                      similarity=config.get("triage", "incident_similarity"),
+                                      alert_at=config.get("triage", "incident_alert_at"))
+        report.incident_posts += grouped.joined
+        report.incidents += len(grouped.created)
         report.triaged += len(rows)
         report.drafts += sum(1 for a in actions if a["kind"] == "reply")
         report.likes += sum(1 for a in actions if a["kind"] == "like")

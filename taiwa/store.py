@@ -384,6 +384,33 @@ def m007_topics(db: Database) -> None:
     )
 
 
+@migrations()
+def m008_incidents(db: Database) -> None:
+    """Incidents: posts from different people about the same thing at about the same time, grouped."""
+    db.executescript(
+        """
+        CREATE TABLE incidents (
+            id INTEGER PRIMARY KEY,
+            topic TEXT NOT NULL,
+            title TEXT NOT NULL DEFAULT '',
+            representative_post_id INTEGER REFERENCES posts(id) ON DELETE SET NULL,
+            size INTEGER NOT NULL DEFAULT 0,
+            authors INTEGER NOT NULL DEFAULT 0,
+            first_seen TEXT NOT NULL,
+            last_seen TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX incidents_seen ON incidents(topic, last_seen);
+        CREATE TABLE incident_posts (
+            post_id INTEGER PRIMARY KEY REFERENCES posts(id) ON DELETE CASCADE,
+            incident_id INTEGER NOT NULL REFERENCES incidents(id) ON DELETE CASCADE,
+            similarity REAL NOT NULL                -- to the post it matched when it joined
+        );
+        CREATE INDEX incident_posts_incident ON incident_posts(incident_id);
+        """
+    )
+
+
 # scrypt's cost, as current guidance (OWASP's password storage cheat sheet) sets it: N = 2^17, r = 8, p = 1,
 # about 128 MiB and a few hundred milliseconds a hash. Hashes made with a lower cost are upgraded at sign-in.
 SCRYPT = {"n": 2 ** 17, "r": 8, "p": 1}
@@ -757,6 +784,89 @@ class Store:
             [author_id, exclude_post or -1, *([now_iso(before)] if before else []),
              *([now_iso(since)] if since else []), limit])
 
+    def judgements(self) -> list[dict[str, Any]]:
+        """Every post with what taiwa made of it: topic, intent, escalation, score, and which drafts it got."""
+        return self._rows(
+            """SELECT p.id AS post_id, p.platform_id, p.author_id, p.lang, coalesce(pr.topic, '') AS topic,
+                      pr.intent, coalesce(pr.escalated, 0) AS escalated, pr.score, s.label,
+                      EXISTS (SELECT 1 FROM actions ac WHERE ac.post_id = p.id AND ac.kind = 'like') AS like_proposed,
+                      (SELECT ip.incident_id FROM incident_posts ip WHERE ip.post_id = p.id) AS incident,
+                      (SELECT ac.id FROM actions ac WHERE ac.post_id = p.id AND ac.kind = 'reply') AS reply_id
+               FROM posts p LEFT JOIN priorities pr ON pr.post_id = p.id LEFT JOIN sentiments s ON s.post_id = p.id
+               ORDER BY p.id""")
+
+    def actions_for_post(self, post_id: int) -> list[dict[str, Any]]:
+        return self._rows("SELECT * FROM actions WHERE post_id = ? ORDER BY id", [post_id])
+
+    # ---------------------------------------------------------------- incidents
+    def incident_candidates(self, topic: str, *, since: dt.datetime, until: dt.datetime, post_id: int,
+                            author_id: str) -> list[dict[str, Any]]:
+        """Other authors' problem posts on this topic in [since, until], with their vectors and incidents."""
+        import numpy as np
+
+        rows = self._rows(
+            """SELECT p.id AS post_id, p.author_id, p.created_at, p.text, v.vector, ip.incident_id
+               FROM priorities pr JOIN posts p ON p.id = pr.post_id JOIN post_vectors v ON v.post_id = p.id
+               LEFT JOIN sentiments s ON s.post_id = p.id LEFT JOIN incident_posts ip ON ip.post_id = p.id
+               WHERE pr.topic = ? AND p.created_at >= ? AND p.created_at <= ? AND p.id != ? AND p.author_id != ?
+                 AND (pr.intent = 'complaint' OR s.label = 'negative') AND p.is_repost = 0
+               ORDER BY p.created_at, p.id""",
+            [topic, now_iso(since), now_iso(until), post_id, author_id])
+        for r in rows:
+            r["vector"] = np.frombuffer(r["vector"], dtype=np.float32)
+        return rows
+
+    def incident_of(self, post_id: int) -> int | None:
+        return self._scalar("SELECT incident_id FROM incident_posts WHERE post_id = ?", [post_id])
+
+    def create_incident(self, topic: str, first_post: int, *, at: str) -> int:
+        with self.atomic():
+            cur = self.db.execute(
+                """INSERT INTO incidents (topic, first_seen, last_seen, created_at) VALUES (?, ?, ?, ?)""",
+                [topic, at, at, now_iso()])
+            incident = cur.lastrowid
+            self.db.execute("INSERT OR IGNORE INTO incident_posts (post_id, incident_id, similarity) VALUES (?, ?, 1)",
+                            [first_post, incident])
+        return incident
+
+    def add_to_incident(self, incident_id: int, post_id: int, similarity: float) -> None:
+        self.db.execute("INSERT OR IGNORE INTO incident_posts (post_id, incident_id, similarity) VALUES (?, ?, ?)",
+                        [post_id, incident_id, similarity])
+
+    def update_incident(self, incident_id: int, **fields: Any) -> None:
+        allowed = {"size", "authors", "first_seen", "last_seen", "representative_post_id", "title"}
+        if set(fields) - allowed:
+            raise ValueError(f"unknown incident fields {set(fields) - allowed}")
+        self.db.execute(f"UPDATE incidents SET {', '.join(f'{k} = ?' for k in fields)} WHERE id = ?",
+                        [*fields.values(), incident_id])
+
+    def incident(self, incident_id: int) -> dict[str, Any]:
+        row = self._one("SELECT * FROM incidents WHERE id = ?", [incident_id])
+        if row is None:
+            raise NotFound(f"no incident with id {incident_id}", "`taiwa incidents` lists them")
+        return row
+
+    def incidents(self, *, min_size: int = 2, limit: int = 50) -> list[dict[str, Any]]:
+        """Incidents, most recently active first, with how many of their drafts still wait for a person."""
+        return self._rows(
+            """SELECT i.*, (SELECT count(*) FROM incident_posts ip JOIN actions ac ON ac.post_id = ip.post_id
+                            WHERE ip.incident_id = i.id AND ac.kind = 'reply' AND ac.state = 'pending') AS open
+               FROM incidents i WHERE i.size >= ? ORDER BY i.last_seen DESC, i.id DESC LIMIT ?""",
+            [min_size, limit])
+
+    def incident_members(self, incident_id: int) -> list[dict[str, Any]]:
+        return self._rows(
+            """SELECT ip.post_id, ip.similarity, p.author_id, p.created_at, p.text, p.platform, a.handle
+               FROM incident_posts ip JOIN posts p ON p.id = ip.post_id JOIN authors a ON a.id = p.author_id
+               WHERE ip.incident_id = ? ORDER BY p.created_at, p.id""", [incident_id])
+
+    def incident_actions(self, incident_id: int) -> list[dict[str, Any]]:
+        return self._rows(
+            """SELECT ac.id, ac.kind, ac.state, ac.text, a.handle, a.name AS author_name, p.id AS post_id
+               FROM incident_posts ip JOIN actions ac ON ac.post_id = ip.post_id JOIN posts p ON p.id = ip.post_id
+               JOIN authors a ON a.id = p.author_id WHERE ip.incident_id = ? ORDER BY p.created_at, ac.id""",
+            [incident_id])
+
     # ---------------------------------------------------------------- campaigns
     def sync_campaigns(self, campaigns: Sequence[Any]) -> None:
         with self.atomic():
@@ -863,7 +973,8 @@ class Store:
     def inbox(self, *, states: Sequence[str] = ("pending",), platform: str | None = None,
               kind: str | None = None, sentiment: str | None = None, campaign: str | None = None,
               terms: Sequence[str] = (), assigned_to: str | None = None, snoozed: bool | None = None,
-              now: dt.datetime | None = None, limit: int = 50) -> list[dict[str, Any]]:
+              now: dt.datetime | None = None, limit: int = 50, topic: str | None = None,
+              incident: int | None = None) -> list[dict[str, Any]]:
         """Open actions, highest priority first, with everything the 'why' column needs.
 
         terms: the post must contain one of these (a brand's keywords and @handles), case-insensitively.
@@ -887,6 +998,10 @@ class Store:
         if campaign:
             where.append("EXISTS (SELECT 1 FROM campaign_posts cp WHERE cp.post_id = p.id AND cp.campaign = ?)")
             params.append(campaign)
+        if topic:
+            where.append("pr.topic = ?"); params.append(topic)
+        if incident is not None:
+            where.append("ip.incident_id = ?"); params.append(incident)
         params.append(limit)
         return self._rows(
             f"""SELECT ac.id, ac.kind, ac.state, ac.intent, ac.text, ac.memory, ac.created_at, ac.assigned_to,
@@ -894,11 +1009,12 @@ class Store:
                        p.created_at AS post_created_at, p.lang, a.handle, a.followers, s.label, s.negative,
                        s.positive, pr.score, pr.reasons, coalesce(pr.escalated, 0) AS escalated,
                        coalesce(pr.rules, '[]') AS rules, coalesce(pr.tags, '[]') AS tags,
-                       coalesce(pr.topic, '') AS topic, pr.topic_score,
+                       coalesce(pr.topic, '') AS topic, pr.topic_score, ip.incident_id AS incident,
                        (SELECT group_concat(cp.campaign, ', ') FROM campaign_posts cp WHERE cp.post_id = p.id)
                            AS campaigns
                 FROM actions ac JOIN posts p ON p.id = ac.post_id JOIN authors a ON a.id = p.author_id
                 LEFT JOIN sentiments s ON s.post_id = p.id LEFT JOIN priorities pr ON pr.post_id = p.id
+                LEFT JOIN incident_posts ip ON ip.post_id = p.id
                 WHERE {' AND '.join(where)}
                 ORDER BY coalesce(pr.escalated, 0) DESC, coalesce(pr.score, 0) DESC, p.created_at DESC, ac.id
                 LIMIT ?""", params)

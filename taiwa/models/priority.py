@@ -47,13 +47,16 @@ def human_age(hours: float) -> str:
 def score(*, negative: float, intent: str, evidence: tuple[str, ...] = (), followers: int,
           created_at: dt.datetime, now: dt.datetime, campaigns: list[str], weights: dict[str, float],
           half_life_hours: float = 24.0, reach_full_at: int = 100_000, ignore: str = "", boost: float = 0.0,
-          escalated: bool = False, rule_reasons: list[str] = ()) -> Priority:
+          escalated: bool = False, rule_reasons: list[str] = (), intent_reason: str = "",
+          sarcasm_positive: float | None = None) -> Priority:
     """Score one post. `ignore` (a reason such as 'spam' or 'own post') forces the score to 0. Rules add their
     `boost` to the score and their reasons to the why; an escalated post ranks above every other (the inbox sorts
-    on escalation first), and says so first in its why."""
+    on escalation first), and says so first in its why. `sarcasm_positive`: the post is a complaint the sentiment
+    model read as positive; its P(positive) × the intent head's confidence in "complaint" then counts as negativity
+    (a confident sarcasm reads as negative; praise the head half-mistook for a complaint does not jump the queue)."""
     age_h = max(0.0, (now - created_at).total_seconds() / 3600)
     comps = {
-        "sentiment": max(0.0, min(1.0, negative)),
+        "sentiment": max(0.0, min(1.0, negative + (sarcasm_positive or 0.0))),
         "intent": INTENT_VALUE.get(intent, 0.0),
         "reach": min(1.0, math.log10(max(0, followers) + 1) / math.log10(reach_full_at + 1)),
         "recency": 0.5 ** (age_h / half_life_hours) if half_life_hours > 0 else 1.0,
@@ -66,9 +69,10 @@ def score(*, negative: float, intent: str, evidence: tuple[str, ...] = (), follo
     if boost:
         reasons.append(f"boost {boost:+.2f}")
     if comps["sentiment"] >= 0.5:
-        reasons.append(f"negative {comps['sentiment']:.2f}")
+        reasons.append(f"negative {comps['sentiment']:.2f}" + (" (sarcasm)" if sarcasm_positive else ""))
     if intent in ("complaint", "question"):
-        reasons.append(f"{intent}: " + ", ".join(repr(e) for e in evidence[:3]) if evidence else intent)
+        reasons.append(intent_reason or (f"{intent}: " + ", ".join(repr(e) for e in evidence[:3]) if evidence
+                                         else intent))
     if followers >= 1000:
         reasons.append(f"{human_count(followers)} followers")
     reasons.append(human_age(age_h))

@@ -9,8 +9,8 @@ Conditions: followers_at_least, verified, reposts_at_least, topic (a [[topics]] 
 lang, keywords (any of them; English and Japanese, case- and width-insensitive), handles. Actions: escalate (always above the rest),
 boost (added to the score), assign (a user of the inbox), tag, hide (no draft; counted apart), no_like.
 
-Three built-in rules are on unless `[triage] builtin_rules` leaves them out: legal threats, churn threats and
-safety reports escalate. Every rule that fired is stored with the post's priority and shown in its "why", with the
+Four built-in rules are on unless `[triage] builtin_rules` leaves them out: legal threats, churn threats, safety
+reports and big accounts (100,000 followers or more, a complaint or a negative post) escalate. Every rule that fired is stored with the post's priority and shown in its "why", with the
 words that made it fire.
 """
 
@@ -20,7 +20,7 @@ import math
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 CONDITIONS = {"followers_at_least": "int", "verified": "bool", "reposts_at_least": "int", "topic": "list[str]",
               "intent": "list[str]",
@@ -29,6 +29,7 @@ CONDITIONS = {"followers_at_least": "int", "verified": "bool", "reposts_at_least
 ACTIONS = {"escalate": "bool", "boost": "float", "assign": "str", "tag": "list[str]", "hide": "bool",
            "no_like": "bool"}
 INTENT_NAMES = ("complaint", "question", "praise", "spam", "other")
+BIG_ACCOUNT = 100_000   # followers: the built-in "big account" rule escalates their complaints and negative posts
 SENTIMENT_NAMES = ("negative", "neutral", "positive")
 
 
@@ -38,6 +39,8 @@ class Rule:
     when: dict[str, Any]
     then: dict[str, Any]
     builtin: bool = False
+    # Built-ins only: a further test on (post, intent, sentiment) returning its evidence, or None when it fails.
+    test: Callable[[dict[str, Any], str, str], list[str] | None] | None = field(default=None, compare=False)
 
 
 @dataclass
@@ -78,9 +81,12 @@ BUILTIN: dict[str, Rule] = {
     "churn_threat": Rule("churn threat", {"keywords": [
         "cancel my subscription", "cancelling my subscription", "canceling my subscription", "cancel my membership",
         "thinking about cancelling", "thinking about canceling", "going to cancel", "cancel my sub",
+        "cancel* my * membership", "cancel* my * subscription", "cancel* my * account", "cancel* my * plan",
+        "ending my * subscription", "switching to a competitor", "unsubscribing", "never using you again",
         "close my account", "delete my account", "switching to another", "switching brands", "never buying from",
         "never ordering from", "last time i order", "taking my business elsewhere",
-        "解約", "退会", "もう買わない", "二度と買わない", "二度と使わない", "乗り換え"]}, {"escalate": True}, builtin=True),
+        "解約", "退会", "もう買わない", "二度と買わない", "二度と使わない", "二度と行かない", "乗り換え"]}, {"escalate": True},
+        builtin=True),
     "safety": Rule("safety", {"keywords": [
         "allergic reaction", "allergy", "anaphylaxis", "anaphylactic", "epipen", "in the hospital", "emergency room",
         "burned myself", "burnt my", "scalded", "injured", "injury", "glass in", "piece of glass", "metal in my",
@@ -88,6 +94,11 @@ BUILTIN: dict[str, Rule] = {
         "vomiting", "threw up", "choking", "caught fire", "smoke came", "exploded", "electric shock",
         "アレルギー", "アナフィラキシー", "異物", "混入", "火傷", "怪我", "病院", "救急", "食中毒",
         "発火", "発煙", "破裂", "感電", "ガラス片", "金属片"]}, {"escalate": True}, builtin=True),
+    # An unhappy post from an account this big is read by a crowd: a person answers it first.
+    "big_account": Rule("big account", {"followers_at_least": BIG_ACCOUNT}, {"escalate": True}, builtin=True,
+                        test=lambda post, intent, sentiment: ([f"{intent}" if intent == "complaint" else sentiment]
+                                                              if intent == "complaint" or sentiment == "negative"
+                                                              else None)),
 }
 
 
@@ -149,17 +160,23 @@ class RuleSet:
             if not found:
                 return None
             evidence = found + evidence
+        if rule.test is not None:
+            extra = rule.test(post, intent, sentiment)
+            if extra is None:
+                return None
+            evidence += extra
         return evidence
 
 
 def _keyword_pattern(words: list[str]) -> re.Pattern | None:
     """One pattern for a rule's keywords: Latin words match whole words (\"sue\" not in \"issue\"), others as
-    substrings (Japanese has no spaces)."""
+    substrings (Japanese has no spaces). A `*` stands for a few more letters or words within one sentence:
+    "cancel* my * membership" matches "cancelling my Nami Plus membership"."""
     if not words:
         return None
     parts = []
     for w in sorted({fold(w) for w in words}, key=len, reverse=True):
-        esc = re.escape(w)
+        esc = re.escape(w).replace(r"\ \*\ ", r"\ (?:[^\s.!?。！？]+\ ){0,3}").replace(r"\*", r"[^\s.!?。！？]{0,12}")
         parts.append(rf"(?<!\w){esc}(?!\w)" if w[:1].isascii() and w[-1:].isascii() else esc)
     return re.compile("|".join(parts))
 

@@ -10,6 +10,7 @@ to max_length tokens and picks its device once: auto = cuda (fp16) > mps > cpu.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -248,6 +249,12 @@ class E5Encoder:
             if progress:
                 progress(len(idx))
         return out
+
+
+@functools.lru_cache(maxsize=1)
+def shared_e5() -> E5Encoder:
+    """One multilingual encoder per process for what the sentiment pass did not embed (and topic examples)."""
+    return E5Encoder()
 
 
 def gelu(x: np.ndarray) -> np.ndarray:

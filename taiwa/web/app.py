@@ -32,6 +32,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.concurrency import run_in_threadpool
 
+from .. import incidents as incidents_mod
 from ..config import Config
 from ..errors import TaiwaError
 from ..metrics import response_metrics
@@ -198,6 +199,8 @@ class Inbox:
             r("/actions/{action_id:int}/assign", self.assign, methods=["POST"]),
             r("/actions/{action_id:int}/check", self.check, methods=["POST"]),
             r("/likes/approve", self.approve_likes, methods=["POST"]),
+            r("/incidents/{incident_id:int}", self.incident, methods=["GET"]),
+            r("/incidents/{incident_id:int}/reply", self.incident_reply, methods=["POST"]),
             r("/send", self.send, methods=["POST"]),
             r("/metrics", self.metrics, methods=["GET"]),
             r("/audit", self.audit, methods=["GET"]),
@@ -327,13 +330,15 @@ class Inbox:
     def _filters(self, request: Request) -> dict[str, str]:
         q = request.query_params
         return {k: q.get(k, "") for k in ("platform", "brand", "campaign", "sentiment", "state", "kind",
-                                           "assigned", "snoozed")}
+                                           "assigned", "snoozed", "topic", "incident")}
 
     async def inbox(self, request: Request) -> Response:
         user = self.user(request)
         f = self._filters(request)
         if f["state"] and f["state"] not in STATES:
             raise Refused(400, f"Unknown state {f['state']!r}; use one of {', '.join(STATES)}.")
+        if f["incident"] and not (f["incident"].isdigit() and 0 < int(f["incident"]) <= MAX_ID):
+            raise Refused(400, f"Unknown incident {f['incident']!r}.")
         brand = next((b for b in self.config.brands if b.name == f["brand"]), None)
         terms = [*brand.keywords, *(f"@{h}" for h in brand.handles), brand.name] if brand else []
         store = self.store()
@@ -343,7 +348,10 @@ class Inbox:
                 kind=f["kind"] or None, sentiment=f["sentiment"] or None, campaign=f["campaign"] or None,
                 terms=terms, assigned_to=user["name"] if f["assigned"] == "me" else None,
                 snoozed=True if f["snoozed"] == "only" else (None if f["snoozed"] == "all" else False),
-                now=self.clock(), limit=LIMIT)
+                now=self.clock(), limit=LIMIT, topic=f["topic"] or None,
+                incident=int(f["incident"]) if f["incident"] else None)
+            rows = incidents_mod.group_rows(rows)
+            groups = {r["incident"]: store.incident(r["incident"]) for r in rows if r["incident_first"]}
             counts = store.state_counts()
             platforms = store.platforms()
             alerts = store.alerts()
@@ -353,7 +361,8 @@ class Inbox:
             r["why"] = self._why(r)
             r["age"] = _age(r["post_created_at"], self.clock())
         return self.render(request, "inbox.html", user=user, rows=rows, f=f, counts=counts, platforms=platforms,
-                           brands=[b.name for b in self.config.brands],
+                           brands=[b.name for b in self.config.brands], groups=groups,
+                           topics=[t.name for t in self.config.topics],
                            campaigns=[c.name for c in self.config.campaigns], alerts=alerts,
                            query=request.url.query, limit=LIMIT)
 
@@ -465,6 +474,49 @@ class Inbox:
                                    platform_ref=str(form.get("ref", "")))
             return f"#{action_id} marked " + ("sent." if was_sent else "not sent, and approved again.")
         return await self._act(request, "approver", do)
+
+    async def incident(self, request: Request) -> Response:
+        user = self.user(request)
+        incident_id = request.path_params["incident_id"]
+        store = self.store()
+        try:
+            if not 0 < incident_id <= MAX_ID:
+                raise Refused(404, f"No incident #{incident_id}.")
+            info = store.incident(incident_id)
+            members = store.incident_members(incident_id)
+            actions = {a["post_id"]: a for a in store.incident_actions(incident_id) if a["kind"] == "reply"}
+        except TaiwaError as e:
+            raise Refused(404, e.message) from e
+        finally:
+            store.close()
+        for m in members:
+            m["action"] = actions.get(m["post_id"])
+        open_drafts = [a for a in actions.values() if a["state"] in ("pending", "failed")]
+        suggestion = open_drafts[0]["text"] if open_drafts else ""
+        return self.render(request, "incident.html", user=user, i=info, members=members, open=len(open_drafts),
+                           suggestion=suggestion, back=local_path(request.query_params.get("back", "/")))
+
+    async def incident_reply(self, request: Request) -> Response:
+        """One reply for every open draft of an incident, personalised; "approve" also approves them."""
+        incident_id = request.path_params["incident_id"]
+        user = self.user(request, "responder")
+        form = await self.form(request, user)
+        approve = form.get("approve") == "yes"
+        if approve and ROLES.index(user["role"]) < ROLES.index("approver"):
+            raise Refused(403, "Approving needs the approver role; save the reply for an approver instead.")
+        text = str(form.get("text", ""))
+        if not text.strip():
+            return self.redirect(f"/incidents/{incident_id}", flash="Not done: the reply is empty.")
+        store = self.store()
+        try:
+            done = incidents_mod.reply_to_all(store, incident_id, text, actor=user["name"], approve=approve)
+        except TaiwaError as e:
+            return self.redirect(f"/incidents/{incident_id}", flash=f"Not done: {e.message}")
+        finally:
+            store.close()
+        verb = "set and approved" if approve else "saved for an approver"
+        return self.redirect(f"/incidents/{incident_id}",
+                             flash=f"{len(done['set'])} replies {verb}; {len(done['skipped'])} left as they were.")
 
     async def approve_likes(self, request: Request) -> Response:
         user = self.user(request, "approver")

@@ -20,13 +20,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from . import config as config_mod
-from . import pipeline
-from .errors import TaiwaError
-from .metrics import response_metrics
-from .responders import approval, senders
-from .responders.drafts import reply_length
-from .store import OPEN_STATES, ROLES, STATES, Store
+from .. import config as config_mod
+from .. import pipeline
+from ..errors import TaiwaError
+from ..metrics import response_metrics
+from ..responders import approval, senders
+from ..responders.drafts import reply_length
+from ..store import OPEN_STATES, ROLES, STATES, Store
 
 console = Console()
 err_console = Console(stderr=True, soft_wrap=True)  # file:line: reason stays one greppable line
@@ -131,11 +131,11 @@ def demo(ctx: Ctx, keep: bool, limit: int) -> None:
         + ", ".join(f"{v} {k}" for k, v in sorted(triage_report.ignored.items()))
         + f"\nin {(dt.datetime.now() - started).total_seconds():.1f}s → {cfg.database}",
         title="taiwa demo"))
-    from . import campaigns
+    from .. import campaigns
 
     campaigns.raise_spike_alerts(store, cfg)
     _print_alerts(store)
-    _print_inbox(store.inbox(states=("pending",), limit=limit), title="Inbox: highest priority first")
+    _print_inbox(store.inbox(states=("pending",), limit=limit), title="Inbox: highest priority first", store=store)
     _print_campaigns(store, ctx.config.brand_handles)
     first = cfg.campaigns[0]
     report = campaigns.build(store, first, own_handles=cfg.brand_handles)
@@ -178,7 +178,7 @@ def _listeners(ctx: Ctx, store: Store, platform: str = "all", files: tuple[str, 
 
 
 def _process(ctx: Ctx, store: Store, *, listeners: list | None):
-    from .models.sentiment import load_model
+    from ..models.sentiment import load_model
 
     cfg = ctx.config
     listen_report = pipeline.ListenReport()
@@ -251,10 +251,13 @@ def _why(row: dict[str, Any], *, skip_sentiment: bool = False) -> str:
     return "; ".join(r for r in reasons if not (skip_sentiment and r.startswith("negative ")))
 
 
-def _print_inbox(rows: list[dict[str, Any]], title: str) -> None:
+def _print_inbox(rows: list[dict[str, Any]], title: str, store: Store | None = None) -> None:
     if not rows:
         console.print(f"[dim]{esc(title)}: nothing waiting[/]")
         return
+    from ..incidents import group_rows
+
+    rows = group_rows(rows)
     table = Table(title=title, show_lines=True, expand=True)
     table.add_column("id", justify="right", no_wrap=True)
     table.add_column("who · why", ratio=3, overflow="fold")
@@ -262,6 +265,14 @@ def _print_inbox(rows: list[dict[str, Any]], title: str) -> None:
     table.add_column("draft", ratio=4, overflow="fold")
     colors = {"negative": "red", "neutral": "yellow", "positive": "green"}
     for r in rows:
+        if r.get("incident_first") and store is not None:
+            info = store.incident(r["incident"])
+            if info["size"] >= 2:
+                table.add_row(f"[bold magenta]#{info['id']}[/]", Text.assemble(
+                    ("incident", "bold magenta"), f" · {info['topic']}\n{info['size']} posts, "
+                                                           f"{info['authors']} people"),
+                    Text(info["title"]), Text(f"one reply for all: taiwa incident {info['id']} --reply \"...\"",
+                                              style="magenta"))
         mem = json.loads(r.get("memory") or "[]")
         label = r.get("label") or "?"
         p = {"negative": r.get("negative"), "positive": r.get("positive")}.get(label)
@@ -297,23 +308,26 @@ def _print_campaigns(store: Store, own_handles: set[str] = frozenset()) -> None:
 @click.option("--kind", type=click.Choice(["reply", "like"]))
 @click.option("--sentiment", type=click.Choice(["negative", "neutral", "positive"]))
 @click.option("--campaign")
+@click.option("--topic", help="Only posts about this [[topics]] entry")
+@click.option("--incident", type=int, help="Only this incident's posts")
 @click.option("--limit", default=30, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON lines instead of a table")
 @pass_ctx
-def inbox(ctx: Ctx, states, platform, kind, sentiment, campaign, limit, as_json) -> None:
-    """What waits for a person, highest priority first, with why.
+def inbox(ctx: Ctx, states, platform, kind, sentiment, campaign, topic, incident, limit, as_json) -> None:
+    """What waits for a person, highest priority first, with why; an incident's posts as one group.
 
     Example: taiwa inbox --kind reply --sentiment negative"""
-    rows = ctx.store().inbox(states=states or ("pending",), platform=platform, kind=kind, sentiment=sentiment,
-                             campaign=campaign, limit=limit)
+    store = ctx.store()
+    rows = store.inbox(states=states or ("pending",), platform=platform, kind=kind, sentiment=sentiment,
+                       campaign=campaign, topic=topic, incident=incident, limit=limit)
     if as_json:
         for r in rows:
             r = {**r, "escalated": bool(r["escalated"]), "tags": json.loads(r["tags"]),
                  "rules": [f["rule"] for f in json.loads(r["rules"])], "reasons": json.loads(r["reasons"] or "[]")}
             click.echo(json.dumps(r, ensure_ascii=False))
         return
-    _print_alerts(ctx.store())
-    _print_inbox(rows, title=f"Inbox ({', '.join(states or ('pending',))})")
+    _print_alerts(store)
+    _print_inbox(rows, title=f"Inbox ({', '.join(states or ('pending',))})", store=store)
 
 
 @cli.command()
@@ -537,7 +551,7 @@ def campaign_report(ctx: Ctx, name: str, out: str | None) -> None:
     """Figures, KPI progress, timeline, spikes, top posts and people; writes HTML, JSON and CSV.
 
     Example: taiwa campaign report MyKettleMorning"""
-    from . import campaigns
+    from .. import campaigns
 
     c = campaigns.find(ctx.config, name)
     store = ctx.store()
@@ -623,7 +637,7 @@ def run(ctx: Ctx, jobs: str | None, quiet: bool) -> None:
     """Start the daemon: every job on its interval until SIGTERM/Ctrl-C. One daemon per database.
 
     Example: taiwa run"""
-    from .scheduler import Daemon, setup_logging
+    from ..scheduler import Daemon, setup_logging
 
     cfg = ctx.config
     setup_logging(cfg, cfg.resolve(cfg.get("daemon", "log_file")), console=not quiet)
@@ -645,7 +659,7 @@ def serve(ctx: Ctx, host: str, port: int, secure_cookies: bool) -> None:
     Example: taiwa serve  →  open http://127.0.0.1:8000"""
     import uvicorn
 
-    from .web.app import create_app
+    from ..web.app import create_app
 
     store = ctx.store()
     users = store.users()
@@ -746,7 +760,7 @@ def doctor(ctx: Ctx) -> None:
     console.print(f"X ({'enabled' if x['enabled'] else 'disabled'}): " + ", ".join(
         f"{v} {'set' if present[k] else '[red]not set[/]'}" for k, v in names.items()))
     if present["bearer_token_env"]:
-        from .listeners.x import call_x, make_client
+        from ..listeners.x import call_x, make_client
 
         client = make_client(bearer_env=names["bearer_token_env"])
         handles = [h.lstrip("@") for b in cfg.brands for h in b.handles][:1] or ["x"]
@@ -760,7 +774,7 @@ def doctor(ctx: Ctx) -> None:
     elif x["enabled"]:
         ok = False
     if all(present[k] for k in names if k != "bearer_token_env"):
-        from .listeners.x import call_x, make_client
+        from ..listeners.x import call_x, make_client
 
         client = make_client(bearer_env=names["bearer_token_env"], consumer_key_env=names["consumer_key_env"],
                              consumer_secret_env=names["consumer_secret_env"],
@@ -797,7 +811,7 @@ def doctor(ctx: Ctx) -> None:
                       f"{'found' if has_session else 'none'}, {bsky['app_password_env']} "
                       f"{'set' if has_password else 'not set'}")
     try:
-        from .models.sentiment import HEADS_DIR, Head
+        from ..models.sentiment import HEADS_DIR, Head
 
         for name in ("minilm", "e5"):
             Head.load(HEADS_DIR / f"{name}.safetensors")
@@ -808,83 +822,6 @@ def doctor(ctx: Ctx) -> None:
         console.print(f"sentiment model: [red]{esc(e.message)}[/]")
     if not ok:
         raise TaiwaError("some enabled sources cannot be used yet", "fix the lines marked above")
-
-
-# ------------------------------------------------------------------------------------------------ the model
-@cli.group()
-def model() -> None:
-    """Train and evaluate the offline sentiment model."""
-
-
-@model.command()
-@click.option("--out", type=click.Path(file_okay=False), help="Where to write the heads (default: the package's)")
-@click.option("--cache-dir", type=click.Path(file_okay=False), default=".cache/embeddings", show_default=True,
-              help="Embedding cache, so a re-run takes seconds")
-@click.option("--corrections", is_flag=True, help="Add the team's sentiment corrections from the database")
-@pass_ctx
-def train(ctx: Ctx, out: str | None, cache_dir: str, corrections: bool) -> None:
-    """Reproduce the shipped heads from the packaged data and write a model card (several minutes on CPU).
-
-    Example: taiwa model train --corrections"""
-    from .models import train as tr
-    from .models.sentiment import HEADS_DIR
-
-    extra = tr.corrections_to_examples(ctx.store().sentiment_corrections()) if corrections else []
-    out_dir = Path(out) if out else HEADS_DIR
-    with progress_bars() as p:
-        results = tr.train_all(out_dir=out_dir, cache_dir=Path(cache_dir), corrections=extra,
-                               progress_factory=lambda label, total: progress_task(p, label, total))
-    for name, m in results["heads"].items():
-        console.print(f"{name}: held-out accuracy {m['held_out']['accuracy']:.3f}, "
-                      f"macro-F1 {m['held_out']['macro_f1']:.3f} ({m['head']})")
-    console.print(f"wrote {out_dir}/minilm.safetensors, e5.safetensors and MODEL_CARD.md")
-
-
-@model.command("eval")
-@click.option("--cache-dir", type=click.Path(file_okay=False), default=".cache/embeddings", show_default=True)
-@click.option("--hand-only", is_flag=True, help="Only the hand-labelled set (seconds, no corpus needed)")
-@click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda", "mps"]))
-def eval_(cache_dir: str, hand_only: bool, device: str) -> None:
-    """Accuracy, macro-F1 and confusion matrices on the held-out split and the hand-labelled set.
-
-    Example: taiwa model eval"""
-    from .models import train as tr
-    from .models.sentiment import load_default, LABELS
-
-    routed = load_default(device=device)
-    sets: list[tuple[str, Any, list]] = []
-    hand = tr.split_hand_labelled(tr.hand_labelled())
-    sets.append(("hand-labelled English (routed)", routed.classify, hand["english"]))
-    sets.append(("hand-labelled Japanese (routed)", routed.classify, hand["japanese"]))
-    if not hand_only:
-        split = tr.split_corpus()
-        gold = [e.label for e in split.test]
-        probs = {}
-        with progress_bars() as p:
-            for clf in routed.english.members:
-                prog = progress_task(p, f"embedding held-out ({clf.encoder.name})", len(split.test))
-                x = tr.embed_cached(clf.encoder, [e.text for e in split.test], Path(cache_dir), prog)
-                probs[clf.model_id] = clf.head.probs(x)
-        for model_id, pr in probs.items():
-            _print_metrics(f"held-out split ({len(split.test)} tweets), {model_id} alone",
-                           tr.metrics(gold, [LABELS[i] for i in pr.argmax(axis=1)]))
-        avg = sum(probs.values()) / len(probs)
-        _print_metrics(f"held-out split, default ({routed.english.model_id})",
-                       tr.metrics(gold, [LABELS[i] for i in avg.argmax(axis=1)]))
-    for title, fn, examples in sets:
-        _print_metrics(f"{title}, {len(examples)} posts", tr.evaluate(fn, examples))
-
-
-def _print_metrics(title: str, m: dict) -> None:
-    from .models.sentiment import LABELS
-
-    t = Table(title=f"{title}: accuracy {m['accuracy']:.3f}, macro-F1 {m['macro_f1']:.3f}")
-    t.add_column("true \\ predicted")
-    for lab in LABELS:
-        t.add_column(lab, justify="right")
-    for lab, row in zip(LABELS, m["confusion"]):
-        t.add_row(lab, *map(str, row))
-    console.print(t)
 
 
 def main() -> None:
@@ -907,7 +844,7 @@ def main() -> None:
         err_console.print(f"[bold red]error:[/] {esc(str(e))}")
         sys.exit(2)
     except Exception as e:  # noqa: BLE001 - a person gets what happened and what to do, not a traceback
-        from .pipeline import describe_failure
+        from ..pipeline import describe_failure
 
         if os.environ.get("TAIWA_DEBUG"):
             raise
@@ -916,6 +853,9 @@ def main() -> None:
                           "looks like a bug in taiwa[/]")
         sys.exit(1)
 
+
+# Commands kept in modules of their own register themselves on `cli` when imported.
+from . import model, understanding  # noqa: E402,F401
 
 if __name__ == "__main__":
     main()

@@ -1,0 +1,106 @@
+"""`taiwa model ...`: train and evaluate the offline sentiment and intent heads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from . import Ctx, cli, console, pass_ctx, progress_bars, progress_task
+
+
+# ------------------------------------------------------------------------------------------------ the model
+@cli.group()
+def model() -> None:
+    """Train and evaluate the offline sentiment model."""
+
+
+@model.command()
+@click.option("--out", type=click.Path(file_okay=False), help="Where to write the heads (default: the package's)")
+@click.option("--cache-dir", type=click.Path(file_okay=False), default=".cache/embeddings", show_default=True,
+              help="Embedding cache, so a re-run takes seconds")
+@click.option("--corrections", is_flag=True, help="Add the team's sentiment corrections from the database")
+@pass_ctx
+def train(ctx: Ctx, out: str | None, cache_dir: str, corrections: bool) -> None:
+    """Reproduce the shipped heads from the packaged data and write a model card (several minutes on CPU).
+
+    Example: taiwa model train --corrections"""
+    from ..models import train as tr
+    from ..models.sentiment import HEADS_DIR
+
+    extra = tr.corrections_to_examples(ctx.store().sentiment_corrections()) if corrections else []
+    out_dir = Path(out) if out else HEADS_DIR
+    with progress_bars() as p:
+        results = tr.train_all(out_dir=out_dir, cache_dir=Path(cache_dir), corrections=extra,
+                               progress_factory=lambda label, total: progress_task(p, label, total))
+    for name, m in results["heads"].items():
+        console.print(f"{name}: held-out accuracy {m['held_out']['accuracy']:.3f}, "
+                      f"macro-F1 {m['held_out']['macro_f1']:.3f} ({m['head']})")
+    console.print(f"wrote {out_dir}/minilm.safetensors, e5.safetensors and MODEL_CARD.md")
+
+
+@model.command("eval")
+@click.option("--cache-dir", type=click.Path(file_okay=False), default=".cache/embeddings", show_default=True)
+@click.option("--hand-only", is_flag=True, help="Only the hand-labelled set (seconds, no corpus needed)")
+@click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda", "mps"]))
+def eval_(cache_dir: str, hand_only: bool, device: str) -> None:
+    """Accuracy, macro-F1 and confusion matrices on the held-out split and the hand-labelled set.
+
+    Example: taiwa model eval"""
+    from ..models import train as tr
+    from ..models.sentiment import load_default, LABELS
+
+    routed = load_default(device=device)
+    sets: list[tuple[str, Any, list]] = []
+    hand = tr.split_hand_labelled(tr.hand_labelled())
+    sets.append(("hand-labelled English (routed)", routed.classify, hand["english"]))
+    sets.append(("hand-labelled Japanese (routed)", routed.classify, hand["japanese"]))
+    if not hand_only:
+        split = tr.split_corpus()
+        gold = [e.label for e in split.test]
+        probs = {}
+        with progress_bars() as p:
+            for clf in routed.english.members:
+                prog = progress_task(p, f"embedding held-out ({clf.encoder.name})", len(split.test))
+                x = tr.embed_cached(clf.encoder, [e.text for e in split.test], Path(cache_dir), prog)
+                probs[clf.model_id] = clf.head.probs(x)
+        for model_id, pr in probs.items():
+            _print_metrics(f"held-out split ({len(split.test)} tweets), {model_id} alone",
+                           tr.metrics(gold, [LABELS[i] for i in pr.argmax(axis=1)]))
+        avg = sum(probs.values()) / len(probs)
+        _print_metrics(f"held-out split, default ({routed.english.model_id})",
+                       tr.metrics(gold, [LABELS[i] for i in avg.argmax(axis=1)]))
+    for title, fn, examples in sets:
+        _print_metrics(f"{title}, {len(examples)} posts", tr.evaluate(fn, examples))
+
+
+def _print_metrics(title: str, m: dict) -> None:
+    from ..models.sentiment import LABELS
+
+    t = Table(title=f"{title}: accuracy {m['accuracy']:.3f}, macro-F1 {m['macro_f1']:.3f}")
+    t.add_column("true \\ predicted")
+    for lab in LABELS:
+        t.add_column(lab, justify="right")
+    for lab, row in zip(LABELS, m["confusion"]):
+        t.add_row(lab, *map(str, row))
+    console.print(t)
+
+
+@model.command("train-intent")
+@click.option("--out", type=click.Path(file_okay=False), help="Where to write the head (default: the package's)")
+@click.option("--cache-dir", type=click.Path(file_okay=False), default=".cache/embeddings", show_default=True)
+def train_intent(out: str | None, cache_dir: str) -> None:
+    """Rebuild the intent head from the packaged English and Japanese posts (a minute on CPU) and its card.
+
+    Example: taiwa model train-intent"""
+    from ..models import train_intent as ti
+    from ..models.sentiment import HEADS_DIR
+
+    out_dir = Path(out) if out else HEADS_DIR
+    n = len(ti.examples())
+    with progress_bars() as p:
+        f = ti.train(out_dir, cache_dir=Path(cache_dir), progress=progress_task(p, f"embedding {n} posts", n))
+    console.print(f"intent head: 5-fold accuracy {f['cv_accuracy']:.3f} "
+                  f"({', '.join(f'{k} {v:.3f}' for k, v in f['by_language'].items())}), sarcasm read as complaint "
+                  f"{f['sarcasm_recall']:.3f}; wrote {out_dir}/intent.safetensors and INTENT_CARD.md")

@@ -1,0 +1,110 @@
+"""What taiwa understood: `taiwa eval` (judgement on a labelled set), `taiwa incidents` / `taiwa incident`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from rich.markup import escape as esc
+from rich.table import Table
+from rich.text import Text
+
+from .. import incidents as incidents_mod
+from . import Ctx, actor_option, cli, console, pass_ctx
+
+
+@cli.command("eval")
+@click.option("--posts", type=click.Path(exists=True, dir_okay=False),
+              help="A labelled set (JSONL, see taiwa/data/eval/nami_posts.jsonl); default: the packaged one")
+@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
+              help="Its brand's taiwa.toml (default: the packaged one)")
+@click.option("--keep", type=click.Path(file_okay=False), help="Keep the evaluation database in this folder")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON")
+@click.option("--misses", is_flag=True, help="Also list every miss")
+def eval_cmd(posts: str | None, config_file: str | None, keep: str | None, as_json: bool, misses: bool) -> None:
+    """Measure judgement on posts for a brand the demo is not about: topics, intent, sarcasm, urgent posts, the
+    English/Japanese rank gap, incidents and drafts (about a minute on CPU, offline).
+
+    Example: taiwa eval --misses"""
+    from .. import evaluation
+
+    kwargs = {}
+    if posts:
+        kwargs["posts_path"] = Path(posts)
+    if config_file:
+        kwargs["config_path"] = Path(config_file)
+    with console.status("evaluating") as status:
+        report = evaluation.run(work_dir=Path(keep) if keep else None,
+                                progress=lambda m: status.update(f"evaluating: {m}"), **kwargs)
+    if as_json:
+        click.echo(json.dumps({"posts": report.n_posts, "figures": report.figures, "misses": report.details},
+                              ensure_ascii=False, indent=1))
+        return
+    t = Table(title=f"taiwa eval: {report.n_posts} labelled posts", show_header=False)
+    t.add_column("what")
+    t.add_column("figure")
+    for label, value in report.lines():
+        t.add_row(label, value)
+    console.print(t)
+    if misses:
+        for key, items in report.details.items():
+            if items:
+                console.print(f"[bold]{esc(key)}[/]: " + esc("; ".join(items)))
+
+
+@cli.command()
+@click.option("--limit", default=20, show_default=True)
+@pass_ctx
+def incidents(ctx: Ctx, limit: int) -> None:
+    """Incidents: several people reporting the same thing at about the same time, most recent first.
+
+    Example: taiwa incidents"""
+    rows = ctx.store().incidents(limit=limit)
+    if not rows:
+        console.print("no incidents (posts from different people about the same problem within "
+                      f"{ctx.config.get('triage', 'incident_window_hours'):g} h group into one)")
+        return
+    t = Table(title="Incidents", expand=True)
+    for c in ("id", "topic", "posts", "people", "open drafts", "first → last seen", "what"):
+        t.add_column(c, overflow="fold")
+    for r in rows:
+        t.add_row(str(r["id"]), esc(r["topic"]), str(r["size"]), str(r["authors"]), str(r["open"]),
+                  f"{r['first_seen'][:16]} → {r['last_seen'][11:16]}", Text(r["title"]))
+    console.print(t)
+    console.print("[dim]taiwa incident ID shows its posts; taiwa incident ID --reply \"...\" answers them all[/]")
+
+
+@cli.command()
+@click.argument("incident_id", type=int)
+@click.option("--reply", "reply_text", help="One reply for every open draft of the incident; {name} becomes each "
+                                             "author's name")
+@click.option("--approve", is_flag=True, help="Also approve them (each is still sent at most once)")
+@actor_option
+@pass_ctx
+def incident(ctx: Ctx, incident_id: int, reply_text: str | None, approve: bool, actor: str) -> None:
+    """One incident: its posts and drafts; with --reply, one answer for all of them, personalised per author.
+
+    Example: taiwa incident 3 --reply "Hi {name}, our app had an outage at checkout; it's fixed now." --approve"""
+    store = ctx.store()
+    info = store.incident(incident_id)
+    if reply_text is not None:
+        if not reply_text.strip():
+            raise click.BadParameter("the reply is empty", param_hint="--reply")
+        done = incidents_mod.reply_to_all(store, incident_id, reply_text, actor=actor, approve=approve)
+        verb = "set and approved" if approve else "set (pending an approver)"
+        console.print(f"{len(done['set'])} drafts {verb}; {len(done['skipped'])} left as they were "
+                      "(already approved, sent, rejected, or likes)")
+        return
+    console.print(f"[bold]incident #{info['id']}[/] · topic {esc(info['topic'])} · {info['size']} posts from "
+                  f"{info['authors']} people · {info['first_seen'][:16]} → {info['last_seen'][:16]}")
+    console.print(Text(info["title"]))
+    t = Table(expand=True)
+    for c in ("action", "state", "who", "post"):
+        t.add_column(c, overflow="fold")
+    actions = {a["post_id"]: a for a in store.incident_actions(incident_id) if a["kind"] == "reply"}
+    for m in store.incident_members(incident_id):
+        a = actions.get(m["post_id"])
+        t.add_row(str(a["id"]) if a else "–", a["state"] if a else "no draft", f"@{esc(m['handle'])}",
+                  Text(m["text"]))
+    console.print(t)

@@ -1,0 +1,170 @@
+"""Incidents: many people reporting the same thing at about the same time are one problem, not many rows.
+
+A post joins an incident when another author's post on the same topic, within `[triage] incident_window_hours`
+before it, says nearly the same thing: their multilingual embeddings, centred as topics centre them, are at least
+`[triage] incident_similarity` alike (for an incident: on average over its members in the window, as single
+pairs are noisy). Either it joins that incident, or the two posts start one. Only posts that
+report a problem (a complaint, or a negative post) group; posts are taken oldest first, so the grouping does not
+depend on how a run is chunked.
+
+An incident is stored with a title (its most central post, clipped), its size, its authors, and when it was first
+and last seen. The inbox shows it as one group with one reply for all: the team writes it once (with {name} for
+each author), and every member's draft is set from it, personalised, each still approved and sent at most once.
+When an incident reaches `[triage] incident_alert_at` posts, an alert is raised, like a campaign spike.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+from .store import Store, parse_iso
+
+TITLE_CHARS = 90
+
+
+@dataclass
+class GroupReport:
+    joined: int = 0                 # posts that joined an incident (new ones included)
+    created: list[int] = field(default_factory=list)
+    alerts: list[int] = field(default_factory=list)
+
+
+def _centred(vectors: np.ndarray, texts: Sequence[str]) -> np.ndarray:
+    from .models.sentiment import needs_multilingual, shared_e5
+    from .models.topics import background_means
+
+    means = background_means(shared_e5())
+    v = np.asarray(vectors, dtype=np.float32)
+    v = v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12)
+    m = np.stack([means["other" if needs_multilingual(t) else "latin"] for t in texts])
+    c = v - m
+    return c / np.maximum(np.linalg.norm(c, axis=-1, keepdims=True), 1e-12)
+
+
+def group(store: Store, posts: Sequence[dict[str, Any]], *, window_hours: float, similarity: float,
+          alert_at: int) -> GroupReport:
+    """Put each problem post (dicts with id, author_id, created_at, text, topic) into an incident where one
+    fits. Idempotent: a post already in an incident is left alone."""
+    report = GroupReport()
+    window = dt.timedelta(hours=window_hours)
+    for post in sorted(posts, key=lambda p: (p["created_at"], p["id"])):
+        if not post.get("topic") or store.incident_of(post["id"]) is not None:
+            continue
+        at = parse_iso(post["created_at"])
+        cands = store.incident_candidates(post["topic"], since=at - window, until=at, post_id=post["id"],
+                                          author_id=post["author_id"])
+        if not cands:
+            continue
+        own = store.vectors([post["id"]]).get(post["id"])
+        if own is None:
+            continue
+        vecs = _centred(np.stack([own, *[c["vector"] for c in cands]]),
+                        [post["text"], *[c["text"] for c in cands]])
+        sims = vecs[1:] @ vecs[0]
+        # An incident is judged by the post's mean likeness to its members in the window (single pairs are noisy);
+        # a post not yet in one, by itself.
+        options: dict[Any, list[float]] = {}
+        for cand, sim in zip(cands, sims):
+            key = cand["incident_id"] if cand["incident_id"] is not None else ("post", cand["post_id"])
+            options.setdefault(key, []).append(float(sim))
+        key, scores = max(options.items(), key=lambda kv: float(np.mean(kv[1])))
+        score = float(np.mean(scores))
+        if score < similarity:
+            continue
+        with store.atomic():
+            if isinstance(key, tuple):
+                first = next(c for c in cands if c["post_id"] == key[1])
+                incident = store.create_incident(post["topic"], first["post_id"], at=first["created_at"])
+                report.created.append(incident)
+            else:
+                incident = key
+            store.add_to_incident(incident, post["id"], score)
+            refresh(store, incident)
+        report.joined += 1
+        info = store.incident(incident)
+        if info["size"] >= alert_at and store.raise_alert(
+                "incident", f"incident #{incident} ({info['topic']})", info["first_seen"],
+                f"{info['size']} posts from {info['authors']} people about {info['topic']} since "
+                f"{info['first_seen'][:16]}: {info['title']}"):
+            report.alerts.append(incident)
+    return report
+
+
+def refresh(store: Store, incident_id: int) -> None:
+    """Recount an incident and choose its title: the member post closest to all the others."""
+    members = store.incident_members(incident_id)
+    if not members:
+        store.update_incident(incident_id, size=0, authors=0)
+        return
+    vectors = store.vectors([m["post_id"] for m in members])
+    ids = [m["post_id"] for m in members if m["post_id"] in vectors]
+    rep = members[0]["post_id"]
+    if len(ids) > 2:
+        by_id = {m["post_id"]: m for m in members}
+        c = _centred(np.stack([vectors[i] for i in ids]), [by_id[i]["text"] for i in ids])
+        rep = ids[int(np.argmax((c @ c.T).sum(axis=1)))]
+    text = next(m["text"] for m in members if m["post_id"] == rep)
+    title = " ".join(text.split())
+    title = title if len(title) <= TITLE_CHARS else title[:TITLE_CHARS - 1].rstrip() + "…"
+    store.update_incident(incident_id, size=len(members), authors=len({m["author_id"] for m in members}),
+                          first_seen=min(m["created_at"] for m in members),
+                          last_seen=max(m["created_at"] for m in members), representative_post_id=rep, title=title)
+
+
+def group_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Inbox rows in their order, except that an incident's members follow its highest-ranked one (one group);
+    each row gets `incident_first` (True on the group's first row)."""
+    order: list[Any] = []
+    groups: dict[Any, list[dict[str, Any]]] = {}
+    for r in rows:
+        key = ("incident", r["incident"]) if r.get("incident") is not None else ("action", r["id"])
+        if key not in groups:
+            order.append(key)
+            groups[key] = []
+        groups[key].append(r)
+    out = []
+    for key in order:
+        for i, r in enumerate(groups[key]):
+            out.append({**r, "incident_first": key[0] == "incident" and i == 0})
+    return out
+
+
+def personalise(text: str, action: dict[str, Any]) -> str:
+    """One reply for all, made this author's: {name} and {handle} filled in, nothing else touched."""
+    handle = action.get("handle") or ""
+    display = action.get("author_name") or ""
+    if not display or display.lower().lstrip("@") == handle.lower():
+        display = f"@{handle}"
+    return text.replace("{name}", display).replace("{handle}", f"@{handle}")
+
+
+def reply_to_all(store: Store, incident_id: int, text: str, *, actor: str, approve: bool = False
+                 ) -> dict[str, list[int]]:
+    """Set every open reply draft of the incident to `text`, personalised per author; approve them too if asked.
+    Drafts a person already approved, sent or rejected are left as they are."""
+    from .responders import approval
+
+    from .errors import TaiwaError
+
+    store.incident(incident_id)   # NotFound for an unknown id
+    done: dict[str, list] = {"set": [], "approved": [], "skipped": [], "refused": []}
+    for action in store.incident_actions(incident_id):
+        if action["kind"] != "reply" or action["state"] not in ("pending", "failed"):
+            done["skipped"].append(action["id"])
+            continue
+        mine = personalise(text, action)
+        try:
+            if approve:
+                approval.approve(store, action["id"], actor=actor, text=mine)
+                done["approved"].append(action["id"])
+            else:
+                store.edit_text(action["id"], mine, actor)
+        except TaiwaError as e:   # e.g. too long once this author's name is in: that one stays as it was
+            done["refused"].append((action["id"], e.message))
+            continue
+        done["set"].append(action["id"])
+    return done
