@@ -334,6 +334,9 @@ def write_card(path: Path, results: dict) -> None:
         f"  {d['duplicates']} duplicate rows collapsed by normalised text ({d['label_conflicts']} had conflicting",
         "  labels, resolved by total crowd confidence).",
         f"- Split: 80/20 by SHA-1 of the normalised text (duplicate-aware): {d['train']} train, {d['test']} test.",
+        f"- The project's own labelled posts: {d.get('project_posts', 0)} English and Japanese posts to other brands "
+        "(`taiwa/data/intent_train.jsonl`; complaint → negative, praise → positive, the rest neutral), weighted "
+        f"{PROJECT_WEIGHT:g}×: the heads' only Japanese training data (the English head takes the English ones).",
         f"- Team corrections included: {d['corrections']}.",
         "- Hand-labelled check set: `taiwa/data/eval_handlabelled.jsonl`, English and Japanese posts written and",
         "  labelled for taiwa (never trained on).",
