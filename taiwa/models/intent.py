@@ -10,7 +10,11 @@ Two layers:
   find are the evidence shown in the inbox ("complaint 0.93: 'crashes'"). Without the head (a missing file) the
   rules decide alone, as before.
 
-A complaint the sentiment model reads as positive is marked sarcasm: it never gets a like.
+A complaint the sentiment model reads as positive is marked sarcasm: it never gets a like. Because praise and
+sarcasm share their words, such a reading needs a second sign — complaint words, a turn of phrase sarcasm uses
+("love that", "great job", 🙃, さすが …), or the head at least SURE_COMPLAINT sure; without one the post is
+praise. In 5-fold cross-validation this took praise read right from 0.84 to 0.92 for sarcasm read right from 0.79
+to 0.76.
 """
 
 from __future__ import annotations
@@ -45,6 +49,13 @@ SPAM_EN = re.compile(r"\b(giveaway winner|crypto|bitcoin|btc|forex|airdrop|earn 
                      r"investment opportunity|cheap followers)\b", re.I)
 SPAM_JA = re.compile(r"(副業|稼げ|稼ぐ|今すぐ|LINE追加|無料プレゼント|フォロバ|投資|仮想通貨|儲か)")
 LINK = re.compile(r"https?://\S+")
+# Sarcasm wears praise words; these turns of phrase (and emoji) are how it usually shows itself.
+SARCASM = re.compile(
+    r"(love (?:that|how)|thanks a lot|great job|what a (?:treat|surprise)|so (?:glad|happy)|oh (?:great|perfect|"
+    r"wonderful|joy)|\bwow\b|\byay\b|exactly what|just what i|truly|really appreciate|such a pleasure|fantastic|"
+    r"brilliant|amazing,|cool cool|perfect timing|thanks for nothing|🙃|👏|🙄|/s\b|さすが|素晴らしい|最高ですね|"
+    r"太っ腹|ありがとうございました。|毎回新鮮|一貫して)", re.I)
+SURE_COMPLAINT = 0.9
 
 
 @dataclass(frozen=True)
@@ -147,8 +158,15 @@ class IntentModel:
                 continue
             # Spam is never answered: without the rules' evidence the head must be very sure of it.
             name = max((c for c in self.classes if c != "spam" or p[c] >= SPAM_SURE), key=p.get)
-            out.append(Intent(name, evidence_for(name, text), round(p[name], 4), p,
-                              sarcasm=name == "complaint" and label == "positive"))
+            evidence = evidence_for(name, text)
+            sarcasm = name == "complaint" and label == "positive"
+            if sarcasm:
+                marks = tuple(dict.fromkeys(m.group(0).lower() for m in SARCASM.finditer(text)))
+                if not (evidence or marks or p[name] >= SURE_COMPLAINT):
+                    name, evidence, sarcasm = "praise", (), False
+                else:
+                    evidence = evidence + marks
+            out.append(Intent(name, evidence, round(p[name], 4), p, sarcasm=sarcasm))
         return out
 
 
