@@ -95,3 +95,41 @@ def test_one_person_repeating_themselves_is_not_an_incident(tmp_path, cfg, defau
     pipeline.triage(store, cfg, now=T0)
     assert store.incidents(min_size=1) == []
     store.close()
+
+
+def test_the_inbox_page_groups_an_incident_and_its_page_answers_all(tmp_path, cfg, default_model):
+    from starlette.testclient import TestClient
+
+    from taiwa.web.app import create_app
+
+    from .web_helpers import PASSWORDS, clock, csrf_of
+
+    store, _ = _run(tmp_path, cfg, default_model)
+    store.add_user("ann", "approver", PASSWORDS["ann"], "test")
+    store.add_user("vic", "viewer", PASSWORDS["vic"], "test")
+    main = store.incidents()[0]["id"]
+    app = create_app(cfg, clock=clock)
+
+    def signed_in(name):
+        c = TestClient(app, base_url="http://127.0.0.1")
+        page = c.get("/login")
+        c.post("/login", data={"name": name, "password": PASSWORDS[name], "csrf": csrf_of(page.text), "next": "/"})
+        return c
+
+    ann = signed_in("ann")
+    inbox = ann.get("/")
+    assert f'data-incident="{main}"' in inbox.text and inbox.text.count('class="in-incident"') >= 6
+    assert ann.get("/?topic=app").status_code == 200 and ann.get("/?incident=abc").status_code == 400
+    page = ann.get(f"/incidents/{main}")
+    assert page.status_code == 200 and "One reply for all" in page.text
+    vic = signed_in("vic")
+    refused = vic.post(f"/incidents/{main}/reply", data={"csrf": csrf_of(vic.get("/").text), "text": "x",
+                                                         "approve": "yes"})
+    assert refused.status_code == 403
+    r = ann.post(f"/incidents/{main}/reply", data={"csrf": csrf_of(page.text), "approve": "yes",
+                                                    "text": "Hi {name}, checkout is fixed; sorry for the trouble."})
+    assert r.status_code == 200 and "approved" in r.text
+    states = {a["state"] for a in store.incident_actions(main) if a["kind"] == "reply"}
+    assert states == {"approved"}
+    assert ann.get("/incidents/999999").status_code == 404
+    store.close()
