@@ -20,8 +20,9 @@ from typing import Any
 from .errors import ConfigError
 
 PACKAGE_PREFIX = "taiwa:"  # a path like "taiwa:data/sample_posts.jsonl" points inside the installed package
-INTENTS = ("complaint", "question", "negative", "praise", "campaign", "other", "checkin", "yes", "reminder")
-TEMPLATE_FIELDS = {"name", "handle", "brand", "memory", "topic", "campaign"}
+INTENTS = ("complaint", "question", "negative", "praise", "campaign", "other", "checkin", "yes", "reminder", "ask",
+           "no_answer")
+TEMPLATE_FIELDS = {"name", "handle", "brand", "memory", "topic", "campaign", "ask", "answer"}
 KNOWN_PLATFORMS = ("replay", "x", "instagram", "mastodon", "bluesky")
 ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 
@@ -77,6 +78,16 @@ SECTIONS: dict[str, dict[str, Setting]] = {
     },
     "drafts": {
         "answers_file": Setting("str", "", "A TOML file of more [[answers]] tables (relative to this file)"),
+        "answer_threshold": Setting("float", 0.53, "A question gets the closest [[answers]] entry only at this "
+                                    "similarity or above (centred e5 cosine), 0.05 ahead of the next"),
+        "backend": Setting("str", "templates", '"templates" (offline) or "llm": an OpenAI-compatible chat API '
+                           "rewrites each draft, checked, with the template as fallback"),
+        "endpoint": Setting("str", "", "The LLM API's base URL, e.g. http://127.0.0.1:11434/v1 (Ollama)"),
+        "model": Setting("str", "", "The model name the endpoint serves"),
+        "api_key_env": Setting("str", "", "Env var holding the API key, if the endpoint needs one"),
+        "timeout_seconds": Setting("float", 20.0, "How long one draft may take before the template is used"),
+        "voice": Setting("str", "warm, brief, plain-spoken; no emoji; never promise what the facts do not say",
+                         "The brand's voice, told to the language model"),
     },
     "daemon": {
         "process_seconds": Setting("float", 60.0, "How often new posts are classified, ranked and drafted"),
@@ -238,20 +249,20 @@ class Config:
 # Built-in drafts, per intent and language. {memory} is the sentence that recalls the author's history
 # (empty when there is none); the config's [templates.INTENT] tables override any of these.
 DEFAULT_TEMPLATES: dict[str, dict[str, str]] = {
+    # {ask}: the post's topic's `ask` ([[topics]]), or the generic one below when no topic applies.
     "complaint": {
-        "en": "Hi {name}, we're sorry about this. {memory}Could you DM us your order number so we can put it "
-              "right today?",
-        "ja": "{name}さん、ご迷惑をおかけして申し訳ございません。{memory}ご注文番号をDMでお知らせいただけますか？"
-              "すぐに対応いたします。",
+        "en": "Hi {name}, we're sorry about this. {memory}{ask}",
+        "ja": "{name}さん、ご迷惑をおかけして申し訳ございません。{memory}{ask}",
     },
+    # {answer}: the closest [[answers]] entry in the reply's language, or the no_answer text below (and the action
+    # is marked "needs an answer" for a person).
     "question": {
-        "en": "Hi {name}, thanks for asking! {memory}Here's what we know: ",
-        "ja": "{name}さん、お問い合わせありがとうございます。{memory}",
+        "en": "Hi {name}, thanks for asking! {memory}{answer}",
+        "ja": "{name}さん、お問い合わせありがとうございます。{memory}{answer}",
     },
     "negative": {
-        "en": "Hi {name}, that doesn't sound like the {brand} experience we want for you. {memory}"
-              "What happened? We'd like to help.",
-        "ja": "{name}さん、ご期待に沿えず申し訳ありません。{memory}よろしければ詳しく教えていただけますか？",
+        "en": "Hi {name}, that doesn't sound like the {brand} experience we want for you. {memory}{ask}",
+        "ja": "{name}さん、ご期待に沿えず申し訳ありません。{memory}{ask}",
     },
     "praise": {
         "en": "Thank you, {name}! {memory}This made our day.",
@@ -264,6 +275,14 @@ DEFAULT_TEMPLATES: dict[str, dict[str, str]] = {
     "other": {
         "en": "Hi {name}, thanks for mentioning {brand}! {memory}",
         "ja": "{name}さん、{brand}について投稿いただきありがとうございます！{memory}",
+    },
+    "ask": {
+        "en": "Could you tell us a little more (by DM if it's easier) so we can put it right?",
+        "ja": "詳しい状況をDMで教えていただけますか？すぐに確認いたします。",
+    },
+    "no_answer": {
+        "en": "We're checking this with the team and will reply here as soon as we know.",
+        "ja": "担当チームに確認のうえ、こちらで改めてご連絡いたします。",
     },
     # Follow-ups (responders/followups.py): a check-in after an unanswered complaint reply, and the answers
     # to an offer: yes → details, later → a reminder after followups.reminder_days.
@@ -316,7 +335,7 @@ RANGES: dict[str, tuple[float | None, float | None, bool]] = {
     "followup_minutes": POSITIVE, "snapshot_minutes": POSITIVE, "heartbeat_seconds": POSITIVE,
     "lock_stale_seconds": POSITIVE, "checkin_hours": POSITIVE, "reminder_days": POSITIVE, "wait_days": POSITIVE,
     "topic_threshold": (0, 20, False), "incident_window_hours": POSITIVE, "incident_similarity": (-1, 1, False),
-    "incident_alert_at": (2, None, False), "monthly_read_budget": AT_LEAST_0, "monthly_write_budget": AT_LEAST_0, "query_max_length": AT_LEAST_1,
+    "incident_alert_at": (2, None, False), "answer_threshold": (-1, 1, False), "timeout_seconds": POSITIVE, "monthly_read_budget": AT_LEAST_0, "monthly_write_budget": AT_LEAST_0, "query_max_length": AT_LEAST_1,
     "max_pages_per_run": AT_LEAST_1, "page_size": AT_LEAST_1, "own_posts_checked": AT_LEAST_0,
     "max_posts_per_run": AT_LEAST_1, "first_run_days": AT_LEAST_0,
 }
@@ -432,6 +451,14 @@ def parse(data: dict[str, Any], file: str = "<config>", base_dir: Path | None = 
                           "page_size = 100")
     if sections["model"]["batch_size"] < 1:
         raise ConfigError(file, "model.batch_size", "must be at least 1", "the default is 32")
+    if sections["drafts"]["backend"] not in ("templates", "llm"):
+        raise ConfigError(file, "drafts.backend", f"unknown backend {sections['drafts']['backend']!r}",
+                          'use "templates" (offline) or "llm" (with endpoint and model)')
+    if sections["drafts"]["backend"] == "llm" and not (sections["drafts"]["endpoint"] and sections["drafts"]["model"]):
+        raise ConfigError(file, "drafts.endpoint", "the llm backend needs an endpoint and a model",
+                          'endpoint = "http://127.0.0.1:11434/v1" and model = "llama3.2" (Ollama), for example')
+    if sections["drafts"]["endpoint"] and not re.match(r"^https?://", sections["drafts"]["endpoint"]):
+        raise ConfigError(file, "drafts.endpoint", "not an http(s) URL", 'endpoint = "http://127.0.0.1:11434/v1"')
     if sections["model"]["device"] not in ("auto", "cpu", "cuda", "mps"):
         raise ConfigError(file, "model.device", f"unknown device {sections['model']['device']!r}",
                           "use auto, cpu, cuda or mps")

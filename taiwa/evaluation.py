@@ -7,8 +7,8 @@ customer's draft should recall. Nothing in it is used to train or tune the heads
 shared with the training files).
 
 The run is the product's own pipeline on a fresh database, in two phases as a team would live it: phase 1 posts
-are read, drafted, and the team's replies to some of them are approved and sent; then the team links the accounts
-the set says belong to one customer; then phase 2 posts are read and drafted. The figures are computed from what
+are read, drafted, and the team's replies to some of them are approved and sent; then phase 2 posts are read, the
+team links the accounts the set says belong to one customer, and phase 2 is drafted. The figures are computed from what
 the store then holds, exactly as the inbox would show it.
 """
 
@@ -105,11 +105,12 @@ def run(posts_path: Path = EVAL_DIR / "nami_posts.jsonl", config_path: Path = EV
         say(f"phase {phase}: {len(part)} posts")
         pipeline.listen(store, [pipeline.ReplayListener(replay)])
         pipeline.classify(store, model)
+        if phase == 2:   # the team links the accounts they know to be one customer's
+            _team_links(store, [r for r in records if r["label"].get("link")])
         last = max(dt.datetime.fromisoformat(r["created_at"]) for r in part)
         pipeline.triage(store, cfg, now=last + dt.timedelta(minutes=30))
         if phase == 1:
             _team_replies(store, cfg, [r for r in part if r["label"].get("replied")])
-            _team_links(store, [r for r in records if r["label"].get("link")])
     report = measure(store, cfg, by_id, now=end)
     report.n_posts = len(records)
     store.close()
@@ -135,11 +136,12 @@ def _team_replies(store: Store, cfg, replied: list[dict[str, Any]]) -> None:
 
 
 def _team_links(store: Store, linked: list[dict[str, Any]]) -> None:
-    """The team links accounts the set says belong to one customer (`taiwa link`), when that exists."""
-    link = getattr(store, "link_authors", None)
+    """The team links accounts the set says belong to one customer (`taiwa link`)."""
     for r in linked:
-        if link is not None:
-            link(f"{r['platform']}-{r['author']['handle']}", r["label"]["link"].replace(":", "-", 1), actor="eval")
+        platform, handle = r["label"]["link"].split(":", 1)
+        [this] = store.find_authors(r["author"]["handle"], r["platform"])
+        [other] = store.find_authors(handle, platform)
+        store.link_authors(this["id"], other["id"], actor="eval")
 
 
 def measure(store: Store, cfg, by_id: dict[str, dict[str, Any]], now: dt.datetime) -> EvalReport:
@@ -203,4 +205,61 @@ def measure(store: Store, cfg, by_id: dict[str, dict[str, Any]], now: dt.datetim
               and majority.get(rows[r["id"]]["incident"]) != r["label"].get("incident")]
     rep.figures["incident_strays"] = len(strays)
     rep.details["incident_strays"] = strays
+    _measure_drafts(store, cfg, rep, phase2, rows)
     return rep
+
+
+STUB_ENDS = (":", "：", "Here's what we know", "お問い合わせありがとうございます。")
+
+
+def _measure_drafts(store: Store, cfg, rep: EvalReport, phase2: list[dict[str, Any]], rows: dict[str, Any]) -> None:
+    """Answers, asks, stubs, memory and one open draft per customer, from the drafts the store holds."""
+    ids = {pid: r["post_id"] for pid, r in rows.items()}
+    by_post = {v: k for k, v in ids.items()}
+    asks = {t.name for t in cfg.topics if t.ask}
+
+    def reply(eval_id: str) -> dict[str, Any] | None:
+        return store.reply_for_post(ids[eval_id])
+
+    answered, flagged, right, wrong, memory = [], [], [], [], []
+    for r in phase2:
+        lab, a = r["label"], reply(r["id"])
+        if lab["intent"] == "question" and lab.get("answer"):
+            if lab["answer"] == "none":
+                flagged.append((bool(a and a["needs_answer"] and not a["answer"]),
+                                f"{r['id']}: " + ("no draft" if not a else f"answer {a['answer'] or '-'}, "
+                                                                             f"needs_answer {a['needs_answer']}")))
+            else:
+                answered.append((bool(a and a["answer"] == lab["answer"]),
+                                 f"{r['id']}: " + ("no draft" if not a else
+                                                   f"{a['answer'] or 'no answer'} ≠ {lab['answer']}")))
+        if lab["intent"] == "complaint" and a is not None and a["post_id"] == ids[r["id"]]:
+            want = f"topic {lab['topic']}" if lab.get("topic") in asks else "generic"
+            right.append((a["ask"] == want, f"{r['id']}: ask {a['ask'] or '-'} ≠ {want}"))
+            wrong.append((a["ask"].startswith("topic ") and a["ask"] != want, f"{r['id']}: {a['ask']}"))
+        if "memory" in lab:
+            exp = lab["memory"]
+            got = json.loads(a["recalled"]) if a and a["recalled"] else None
+            if exp.get("recall") is None:
+                ok = got is None
+                why = f"{r['id']}: recalled {by_post.get(got['post_id'], got['post_id'])}" if got else ""
+            elif a and ids[exp["recall"]] in json.loads(a["conversation"] or "[]"):
+                ok, why = True, ""     # the earlier post is part of this very conversation: the draft covers it
+            else:
+                ok = bool(got and got["post_id"] == ids[exp["recall"]] and got["kind"] == exp["as"]
+                          and got["settled"] == exp["settled"])
+                why = f"{r['id']}: " + ("nothing recalled" if not got else
+                                       f"{by_post.get(got['post_id'], got['post_id'])} as {got['kind']}, "
+                                       f"settled {got['settled']}")
+            memory.append((ok, why))
+    for key, items in (("answered", answered), ("unanswered_flagged", flagged), ("right_ask", right),
+                       ("wrong_ask", wrong), ("memory", memory)):
+        rep.figures[key] = (sum(ok for ok, _ in items), len(items))
+        rep.details[key] = [why for ok, why in items if (not ok if key != "wrong_ask" else ok)]
+    drafts = [a for a in (store.reply_for_post(ids[r["id"]]) for r in phase2) if a]
+    stubs = {a["id"] for a in drafts if a["text"].rstrip().endswith(STUB_ENDS)}
+    rep.figures["stubs"] = len(stubs)
+    rep.details["stubs"] = [str(s) for s in sorted(stubs)]
+    multi = {p: n for p, n in store.open_replies_by_person().items() if n > 1}
+    rep.figures["multi_open"] = len(multi)
+    rep.details["multi_open"] = [f"{p}: {n}" for p, n in multi.items()]

@@ -21,7 +21,8 @@ from .models import priority
 from .models import rules as rules_mod
 from .models import topics as topics_mod
 from .models.sentiment import SentimentModel
-from .responders import drafts
+from .responders import answers as answers_mod
+from .responders import conversation, drafts, llm
 from .store import Store, parse_iso
 
 Progress = Callable[[int], None]
@@ -208,6 +209,7 @@ class TriageReport:
     campaign_entries: int = 0
     incident_posts: int = 0          # posts that joined an incident this run
     incidents: int = 0               # incidents started this run
+    merged: int = 0                  # posts that joined their author's open draft instead of a new one
     ignored: dict[str, int] = field(default_factory=dict)
 
 
@@ -220,24 +222,24 @@ def triage(store: Store, config: Config, *, now: dt.datetime | None = None, prog
     weights = config.weights
     half_life = config.get("priority", "recency_half_life_hours")
     reach_full = config.get("priority", "reach_full_at_followers")
-    memory_days = config.get("responder", "memory_days")
-    memory_n = config.get("responder", "memory_items")
     rules = config.rules or rules_mod.RuleSet([])
     topic_finder = topics_mod.detector(tuple(config.topics), config.get("triage", "topic_threshold"),
                                        topics_mod.brand_words(config)) \
         if config.topics else None
     intent_model = intents.load()
+    drafter = conversation.Drafter(store, config, now=now, answers=answers_mod.index(config), topics=topic_finder,
+                                   writer=llm.writer(config))
     while not (stop and stop()):
         rows = store.posts_to_triage(limit=chunk)
         if not rows:
             break
         texts = [r["text"] for r in rows]
         vecs = post_vectors(store, rows)
-        prios, entries, actions = [], [], []
+        prios, entries = [], []
         found = topic_finder.detect(texts, vecs) if topic_finder else [None] * len(rows)
         its = intent_model.classify(texts, vecs, [r["label"] for r in rows]) if intent_model else \
             [intents.detect(r["text"], r["label"]) for r in rows]
-        for post, match, it in zip(rows, found, its):
+        for post, match, it, vec in zip(rows, found, its, vecs):
             post = {**post, "topic": match.name if match else ""}
             camps = campaigns_for(post, config)
             decision = drafts.decide(post, it.name, config, [c for c, _ in camps])
@@ -277,28 +279,17 @@ def triage(store: Store, config: Config, *, now: dt.datetime | None = None, prog
             entries += [(c, post["id"], tag) for c, tag in camps]
             if decision.why:
                 report.ignored[decision.why] = report.ignored.get(decision.why, 0) + 1
+            drafter.judged(post["id"], intent=it.name, topic=post["topic"], label=post["label"])
             if not decision.kinds:
                 continue
-            history = store.author_history(post["author_id"], created, since=created - dt.timedelta(days=memory_days),
-                                           limit=memory_n, exclude_post=post["id"])
-            memory = drafts.memory_items(history)
-            for kind in decision.kinds:
-                if kind == "like":
-                    actions.append({"post_id": post["id"], "kind": "like", "intent": it.name, "memory": memory,
-                                    "assigned_to": ruled.assign})
-                    continue
-                lang = intents.language(post["text"], post["lang"])
-                text = drafts.render(config, decision.template, lang, post=post,
-                                     memory=drafts.memory_sentence(history, created, lang, config, decision.template,
-                                                                    post["text"]),
-                                     campaign=camps[0][0] if camps else "")
-                actions.append({"post_id": post["id"], "kind": "reply", "intent": it.name, "text": text,
-                                "template": f"{decision.template}.{lang}", "memory": memory,
-                                "asks": drafts.asks(text, decision.template), "assigned_to": ruled.assign})
+            drafter.add(post, kinds=decision.kinds, template=decision.template, intent=it.name, vector=vec,
+                        campaign=camps[0][0] if camps else "", assign=ruled.assign)
+        new_replies = sum(1 for a in drafter.new if a["kind"] == "reply")
+        new_likes = sum(1 for a in drafter.new if a["kind"] == "like")
         with store.atomic():
             store.save_priorities(prios)
             store.add_campaign_entries(entries)
-            store.create_actions(actions)
+            _, merged = drafter.flush()
         problems = [{**r, "topic": p["topic"]} for r, p in zip(rows, prios)
                     if p["topic"] and p["score"] > 0 and (p["intent"] == "complaint" or r["label"] == "negative")]
         grouped = incidents_mod.group(store, problems, window_hours=config.get("triage", "incident_window_hours"),
@@ -307,8 +298,9 @@ def triage(store: Store, config: Config, *, now: dt.datetime | None = None, prog
         report.incident_posts += grouped.joined
         report.incidents += len(grouped.created)
         report.triaged += len(rows)
-        report.drafts += sum(1 for a in actions if a["kind"] == "reply")
-        report.likes += sum(1 for a in actions if a["kind"] == "like")
+        report.drafts += new_replies
+        report.likes += new_likes
+        report.merged += merged
         report.campaign_entries += len(entries)
         if progress:
             progress(len(rows))

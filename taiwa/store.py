@@ -411,6 +411,25 @@ def m008_incidents(db: Database) -> None:
     )
 
 
+@migrations()
+def m009_drafts_and_people(db: Database) -> None:
+    """What each draft stands on (answer, ask, recalled history, the posts it answers, who wrote it), and one
+    customer's linked accounts (authors sharing a person)."""
+    db.executescript(
+        """
+        ALTER TABLE actions ADD COLUMN answer TEXT NOT NULL DEFAULT '';        -- the [[answers]] entry used
+        ALTER TABLE actions ADD COLUMN answer_score REAL;                      -- how close the question was
+        ALTER TABLE actions ADD COLUMN needs_answer INTEGER NOT NULL DEFAULT 0; -- a question no answer fits
+        ALTER TABLE actions ADD COLUMN ask TEXT NOT NULL DEFAULT '';           -- 'topic NAME' | 'generic' | ''
+        ALTER TABLE actions ADD COLUMN recalled TEXT NOT NULL DEFAULT '';      -- JSON: the earlier post recalled
+        ALTER TABLE actions ADD COLUMN conversation TEXT NOT NULL DEFAULT '[]'; -- earlier post ids it also answers
+        ALTER TABLE actions ADD COLUMN backend TEXT NOT NULL DEFAULT 'templates';  -- templates | llm
+        ALTER TABLE authors ADD COLUMN person TEXT;                            -- linked accounts share it
+        CREATE INDEX authors_person ON authors(person);
+        """
+    )
+
+
 # scrypt's cost, as current guidance (OWASP's password storage cheat sheet) sets it: N = 2^17, r = 8, p = 1,
 # about 128 MiB and a few hundred milliseconds a hash. Hashes made with a lower cost are upgraded at sign-in.
 SCRYPT = {"n": 2 ** 17, "r": 8, "p": 1}
@@ -770,19 +789,94 @@ class Store:
 
     def author_history(self, author_id: str, before: dt.datetime | None = None, *, since: dt.datetime | None = None,
                        limit: int, exclude_post: int | None = None) -> list[dict[str, Any]]:
-        """The author's posts (newest first; only those in [since, before) when given) with what we replied to
-        each, if anything was sent."""
+        """The customer's posts (newest first; only those in [since, before) when given), across the accounts linked
+        to this author, with what taiwa made of each, what we replied if it was sent, and whether they spoke again
+        after that reply or its follow-up closed."""
         window = (" AND p.created_at < ?" if before else "") + (" AND p.created_at >= ?" if since else "")
         return self._rows(
-            f"""SELECT p.id, p.text, p.created_at, p.platform, s.label, pr.intent,
+            f"""SELECT p.id, p.text, p.created_at, p.platform, p.is_repost, p.author_id, s.label, pr.intent,
+                      coalesce(pr.topic, '') AS topic,
                       (SELECT a.text FROM actions a WHERE a.post_id = p.id AND a.kind = 'reply'
-                         AND a.state = 'sent') AS our_reply,
-                      (SELECT a.state FROM actions a WHERE a.post_id = p.id AND a.kind = 'reply') AS reply_state
+                         AND a.state = 'sent' ORDER BY a.id LIMIT 1) AS our_reply,
+                      (SELECT a.sent_at FROM actions a WHERE a.post_id = p.id AND a.kind = 'reply'
+                         AND a.state = 'sent' ORDER BY a.id LIMIT 1) AS replied_at,
+                      (SELECT a.state FROM actions a WHERE a.post_id = p.id AND a.kind = 'reply'
+                         ORDER BY a.id LIMIT 1) AS reply_state,
+                      (SELECT f.state FROM followups f JOIN actions a ON a.id = f.action_id
+                         WHERE a.post_id = p.id ORDER BY f.id DESC LIMIT 1) AS followup_state
                FROM posts p LEFT JOIN sentiments s ON s.post_id = p.id LEFT JOIN priorities pr ON pr.post_id = p.id
-               WHERE p.author_id = ? AND p.id != ?{window}
+               WHERE p.author_id IN (SELECT id FROM authors WHERE coalesce(person, id) =
+                                     (SELECT coalesce(person, id) FROM authors WHERE id = ?))
+                 AND p.id != ?{window}
                ORDER BY p.created_at DESC LIMIT ?""",
             [author_id, exclude_post or -1, *([now_iso(before)] if before else []),
              *([now_iso(since)] if since else []), limit])
+
+    # ---------------------------------------------------------------- people: one customer's linked accounts
+    def person_of(self, author_id: str) -> str:
+        return self._scalar("SELECT coalesce(person, id) FROM authors WHERE id = ?", [author_id]) or author_id
+
+    def linked_accounts(self, author_id: str) -> list[dict[str, Any]]:
+        """Every account of the customer this author belongs to (the author included)."""
+        return self._rows(
+            """SELECT id, platform, handle, name, followers FROM authors
+               WHERE coalesce(person, id) = (SELECT coalesce(person, id) FROM authors WHERE id = ?)
+               ORDER BY platform, handle""", [author_id])
+
+    def link_authors(self, author_id: str, other_id: str, *, actor: str) -> list[dict[str, Any]]:
+        """One customer, two accounts: every account of `other_id`'s customer joins `author_id`'s. Audited."""
+        with self.atomic():
+            for a in (author_id, other_id):
+                if not self._one("SELECT 1 FROM authors WHERE id = ?", [a]):
+                    raise NotFound(f"no author {a}", "`taiwa link` takes platform:handle of accounts taiwa has seen")
+            keep, old = self.person_of(author_id), self.person_of(other_id)
+            if keep != old:
+                self.db.execute("UPDATE authors SET person = ? WHERE coalesce(person, id) = ?", [keep, old])
+                self._audit(actor, None, "accounts_linked", other_id, author_id, "")
+        return self.linked_accounts(author_id)
+
+    def unlink_author(self, author_id: str, *, actor: str) -> None:
+        """This account stands alone again (the others stay linked to each other)."""
+        with self.atomic():
+            person = self.person_of(author_id)
+            others = [r["id"] for r in self.linked_accounts(author_id) if r["id"] != author_id]
+            self.db.execute("UPDATE authors SET person = NULL WHERE id = ?", [author_id])
+            if person == author_id and others:   # the others keep a person id of their own
+                self.db.execute(f"UPDATE authors SET person = ? WHERE id IN ({','.join('?' * len(others))})",
+                                [others[0], *others])
+            self._audit(actor, None, "account_unlinked", author_id, "", "")
+
+    def open_reply(self, author_id: str) -> dict[str, Any] | None:
+        """The customer's reply draft that still waits for a person (not a follow-up), if any: new posts join it."""
+        return self._one(
+            """SELECT ac.* FROM actions ac JOIN posts p ON p.id = ac.post_id
+               WHERE ac.kind = 'reply' AND ac.state = 'pending' AND ac.followup_of IS NULL
+                 AND p.author_id IN (SELECT id FROM authors WHERE coalesce(person, id) = ?)
+               ORDER BY ac.id DESC LIMIT 1""", [self.person_of(author_id)])
+
+    def merge_into(self, action_id: int, fields: dict[str, Any], *, actor: str = "taiwa") -> None:
+        """A customer's new post joins their open draft: the action now answers that post (and lists the earlier
+        ones); its text is redrafted only if nobody edited it."""
+        allowed = {"post_id", "intent", "text", "draft_text", "template", "memory", "answer", "answer_score",
+                   "needs_answer", "ask", "recalled", "conversation", "backend"}
+        if set(fields) - allowed:
+            raise ValueError(f"unknown action fields {set(fields) - allowed}")
+        row = self._one("SELECT post_id, state, text, draft_text FROM actions WHERE id = ?", [action_id])
+        if row is None or row["state"] != "pending":
+            raise InvalidTransition(f"action {action_id} is no longer pending", "draft a new reply instead")
+        values = dict(fields)
+        if row["text"] != row["draft_text"]:        # a person's edit is kept; the new post is listed beside it
+            values.pop("text", None)
+        for key in ("memory", "conversation"):
+            if key in values and not isinstance(values[key], str):
+                values[key] = _to_json(values[key])
+        if "recalled" in values and not isinstance(values["recalled"], str):
+            values["recalled"] = _to_json(values["recalled"]) if values["recalled"] else ""
+        values["updated_at"] = now_iso()
+        self.db.execute(f"UPDATE actions SET {', '.join(f'{k} = ?' for k in values)} WHERE id = ?",
+                        [*values.values(), action_id])
+        self._audit(actor, action_id, "merged", str(row["post_id"]), str(fields.get("post_id", row["post_id"])),
+                    "the customer wrote again; this draft now answers their newest post")
 
     def judgements(self) -> list[dict[str, Any]]:
         """Every post with what taiwa made of it: topic, intent, escalation, score, and which drafts it got."""
@@ -794,6 +888,20 @@ class Store:
                       (SELECT ac.id FROM actions ac WHERE ac.post_id = p.id AND ac.kind = 'reply') AS reply_id
                FROM posts p LEFT JOIN priorities pr ON pr.post_id = p.id LEFT JOIN sentiments s ON s.post_id = p.id
                ORDER BY p.id""")
+
+    def reply_for_post(self, post_id: int) -> dict[str, Any] | None:
+        """The reply that answers this post: its own, or the conversation's it joined (not follow-ups)."""
+        return self._one(
+            """SELECT ac.* FROM actions ac WHERE ac.kind = 'reply' AND ac.followup_of IS NULL AND
+                   (ac.post_id = ? OR EXISTS (SELECT 1 FROM json_each(ac.conversation) WHERE value = ?))
+               ORDER BY ac.id DESC LIMIT 1""", [post_id, post_id])
+
+    def open_replies_by_person(self) -> dict[str, int]:
+        """How many reply drafts wait for a person, per customer (linked accounts count as one)."""
+        return {r["person"]: r["n"] for r in self._rows(
+            """SELECT coalesce(a.person, a.id) AS person, count(*) AS n FROM actions ac
+               JOIN posts p ON p.id = ac.post_id JOIN authors a ON a.id = p.author_id
+               WHERE ac.kind = 'reply' AND ac.state = 'pending' AND ac.followup_of IS NULL GROUP BY 1""")}
 
     def actions_for_post(self, post_id: int) -> list[dict[str, Any]]:
         return self._rows("SELECT * FROM actions WHERE post_id = ? ORDER BY id", [post_id])
@@ -945,13 +1053,17 @@ class Store:
         stamp = now_iso(at)
         data = [(r["post_id"], r["kind"], r.get("intent", ""), r.get("text", ""), r.get("text", ""),
                  r.get("template", ""), json.dumps(r.get("memory", []), ensure_ascii=False), stamp, stamp,
-                 r.get("followup_of"), r.get("asks", ""), r.get("assigned_to") or "") for r in rows]
+                 r.get("followup_of"), r.get("asks", ""), r.get("assigned_to") or "", r.get("answer", ""),
+                 r.get("answer_score"), int(bool(r.get("needs_answer"))), r.get("ask", ""),
+                 _to_json(r["recalled"]) if r.get("recalled") else "", _to_json(r.get("conversation", [])),
+                 r.get("backend", "templates")) for r in rows]
         with self.atomic():
             before = self.db.conn.total_changes
             self.db.conn.executemany(
                 """INSERT OR IGNORE INTO actions (post_id, kind, intent, text, draft_text, template, memory,
-                       created_at, updated_at, followup_of, asks, assigned_to)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""", data)
+                       created_at, updated_at, followup_of, asks, assigned_to, answer, answer_score, needs_answer,
+                       ask, recalled, conversation, backend)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""", data)
             created = self.db.conn.total_changes - before
             if created:
                 self._audit("taiwa", None, "drafted", "", "pending", f"{created} draft(s)")
@@ -962,7 +1074,8 @@ class Store:
             """SELECT ac.*, p.platform, p.platform_id, p.text AS post_text, p.created_at AS post_created_at,
                       p.url, p.author_id, p.source, p.conversation_id, p.can_reply, p.lang,
                       a.handle, a.name AS author_name, a.followers,
-                      s.label, s.negative, s.neutral, s.positive, pr.score, pr.reasons
+                      s.label, s.negative, s.neutral, s.positive, pr.score, pr.reasons,
+                      coalesce(pr.topic, '') AS topic
                FROM actions ac JOIN posts p ON p.id = ac.post_id JOIN authors a ON a.id = p.author_id
                LEFT JOIN sentiments s ON s.post_id = p.id LEFT JOIN priorities pr ON pr.post_id = p.id
                WHERE ac.id = ?""", [action_id])
@@ -974,7 +1087,7 @@ class Store:
               kind: str | None = None, sentiment: str | None = None, campaign: str | None = None,
               terms: Sequence[str] = (), assigned_to: str | None = None, snoozed: bool | None = None,
               now: dt.datetime | None = None, limit: int = 50, topic: str | None = None,
-              incident: int | None = None) -> list[dict[str, Any]]:
+              incident: int | None = None, needs_answer: bool | None = None) -> list[dict[str, Any]]:
         """Open actions, highest priority first, with everything the 'why' column needs.
 
         terms: the post must contain one of these (a brand's keywords and @handles), case-insensitively.
@@ -1002,10 +1115,13 @@ class Store:
             where.append("pr.topic = ?"); params.append(topic)
         if incident is not None:
             where.append("ip.incident_id = ?"); params.append(incident)
+        if needs_answer is not None:
+            where.append("ac.needs_answer = ?"); params.append(int(needs_answer))
         params.append(limit)
         return self._rows(
             f"""SELECT ac.id, ac.kind, ac.state, ac.intent, ac.text, ac.memory, ac.created_at, ac.assigned_to,
-                       ac.snoozed_until, p.id AS post_id, p.platform, p.platform_id, p.text AS post_text,
+                       ac.snoozed_until, ac.answer, ac.answer_score, ac.needs_answer, ac.ask, ac.recalled,
+                       ac.conversation, ac.backend, p.id AS post_id, p.platform, p.platform_id, p.text AS post_text,
                        p.created_at AS post_created_at, p.lang, a.handle, a.followers, s.label, s.negative,
                        s.positive, pr.score, pr.reasons, coalesce(pr.escalated, 0) AS escalated,
                        coalesce(pr.rules, '[]') AS rules, coalesce(pr.tags, '[]') AS tags,
@@ -1390,6 +1506,7 @@ class Store:
                                ("campaign_posts", "post_id")):
                 self.db.execute(f"DELETE FROM {table} WHERE {col} IN ({marks})", post_ids)
             self.db.execute("DELETE FROM posts WHERE author_id = ?", [author_id])
+            self.db.execute("UPDATE authors SET person = NULL WHERE person = ?", [author_id])
             self.db.execute("DELETE FROM authors WHERE id = ?", [author_id])
             self._audit(actor, None, "author_forgotten", "", "", f"{counts['posts']} posts, {counts['actions']} "
                         f"actions erased on request")

@@ -353,6 +353,32 @@ def show(ctx: Ctx, action_id: int) -> None:
                                                                     ("recency", "recency_c"),
                                                                     ("campaign", "campaign_c")]]))
     console.print(f"why: {esc(_why(a))}")
+    earlier = json.loads(a.get("conversation") or "[]")
+    if earlier:
+        t = Table(title="this reply also answers their earlier posts", expand=True)
+        t.add_column("when")
+        t.add_column("they said", overflow="fold")
+        for pid in earlier:
+            try:
+                e = store.post(pid)
+            except TaiwaError:
+                continue          # erased since (taiwa forget)
+            t.add_row(e["created_at"][:16], Text(e["text"]))
+        console.print(t)
+    stands = []
+    if a.get("answer"):
+        stands.append(f"answer [bold]{esc(a['answer'])}[/] ({a['answer_score']:.2f} close)")
+    if a.get("needs_answer"):
+        stands.append("[yellow]needs an answer[/]: no [[answers]] entry fits; add the facts before approving")
+    if a.get("ask"):
+        stands.append(f"ask: {esc(a['ask'])}")
+    if a.get("recalled"):
+        r = json.loads(a["recalled"])
+        stands.append(f"recalls post {r['post_id']} as {r['kind']}" + (" (settled)" if r["settled"] else " (open)"))
+    if a.get("backend") and a["backend"] != "templates":
+        stands.append(f"written by: {esc(a['backend'])}")
+    if stands:
+        console.print("draft: " + " · ".join(stands))
     memory = json.loads(a["memory"] or "[]")
     if memory:
         t = Table(title=f"@{esc(a['handle'])}'s history with us", expand=True)

@@ -11,12 +11,14 @@ The same tables can live in a separate file named by `[drafts] answers_file`, fo
 
 from __future__ import annotations
 
+import functools
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 LANG_KEYS = ("en", "ja", "ko", "zh", "es", "fr", "de", "pt", "it", "ru")
+MARGIN = 0.03   # the best answer must lead the next by this much; a tie is "needs an answer", never a guess
 
 
 @dataclass(frozen=True)
@@ -84,3 +86,73 @@ def load_answers_file(path: Path, file: str) -> tuple[Answer, ...]:
     if extra:
         raise ConfigError(str(path), extra[0], "unknown section", "this file holds only [[answers]] tables")
     return parse_answers(data.get("answers"), str(path))
+
+
+@dataclass
+class AnswerMatch:
+    name: str
+    score: float                 # centred cosine to the closest of the answer's questions
+    question: str                # that question
+
+
+class AnswerIndex:
+    """The knowledge base's questions, embedded once with the multilingual encoder and centred per script as
+    topics are, so a Japanese question finds an answer written for an English one and back."""
+
+    def __init__(self, answers: "tuple[Answer, ...]", encoder: Any, threshold: float, margin: float = MARGIN):
+        from ..models.topics import background_means
+
+        self.answers, self.encoder, self.threshold, self.margin = list(answers), encoder, threshold, margin
+        self.means = background_means(encoder)
+        self.questions = [self._centre(encoder.embed(list(a.questions)), a.questions) for a in self.answers]
+
+    def _centre(self, vectors, texts):
+        import numpy as np
+
+        from ..models.sentiment import needs_multilingual
+
+        v = np.asarray(vectors, dtype=np.float32)
+        v = v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12)
+        m = np.stack([self.means["other" if needs_multilingual(t) else "latin"] for t in texts])
+        c = v - m
+        return c / np.maximum(np.linalg.norm(c, axis=-1, keepdims=True), 1e-12)
+
+    def scores(self, text: str, vector: Any) -> list[AnswerMatch]:
+        """Every answer with its score for this post, best first."""
+        import numpy as np
+
+        if not self.answers:
+            return []
+        row = self._centre(np.asarray(vector, dtype=np.float32)[None, :], [text])[0]
+        out = []
+        for answer, qs in zip(self.answers, self.questions):
+            sims = qs @ row
+            k = int(np.argmax(sims))
+            out.append(AnswerMatch(answer.name, round(float(sims[k]), 4), answer.questions[k]))
+        return sorted(out, key=lambda m: -m.score)
+
+    def best(self, text: str, vector: Any) -> AnswerMatch | None:
+        """The answer for this question, or None when none is close enough or two are about as close."""
+        ranked = self.scores(text, vector)
+        if not ranked or ranked[0].score < self.threshold:
+            return None
+        if len(ranked) > 1 and ranked[0].score - ranked[1].score < self.margin:
+            return None
+        return ranked[0]
+
+    def answer(self, name: str) -> Answer:
+        return next(a for a in self.answers if a.name == name)
+
+
+@functools.lru_cache(maxsize=4)
+def _index(answers: "tuple[Answer, ...]", threshold: float) -> AnswerIndex:
+    from ..models.sentiment import shared_e5
+
+    return AnswerIndex(answers, shared_e5(), threshold)
+
+
+def index(config: Any) -> AnswerIndex | None:
+    """The configured knowledge base, its questions embedded once per process; None when there is none."""
+    if not config.answers:
+        return None
+    return _index(tuple(config.answers), config.get("drafts", "answer_threshold"))

@@ -101,31 +101,7 @@ def decide(post: dict[str, Any], intent: str, config: Config, campaigns: list[st
     return Decision([], why="neutral, nothing asked")
 
 
-# --------------------------------------------------------------------------- memory
-def when_phrase(then: dt.datetime, now: dt.datetime, lang: str) -> str:
-    days = (now.date() - then.date()).days
-    weekday_en = then.strftime("%A")
-    if lang == "ja":
-        if days <= 0:
-            return "本日"
-        if days == 1:
-            return "昨日"
-        if days < 7:
-            return "先日"
-        if days < 14:
-            return "先週"
-        return f"{then.month}月{then.day}日に"
-    if days <= 0:
-        return "earlier today"
-    if days == 1:
-        return "yesterday"
-    if days < 7:
-        return f"on {weekday_en}"
-    if days < 14:
-        return "last week"
-    return f"on {then.strftime('%b')} {then.day}"
-
-
+# --------------------------------------------------------------------------- composing a reply
 def find_topic(text: str, config: Config) -> str:
     """The first product word (from [[brands]].products) the text mentions, or ''.
 
@@ -151,66 +127,74 @@ def _intent_of(item: dict[str, Any]) -> str:
 
 
 def memory_items(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """What the draft stores and the inbox shows: the author's earlier posts and what we answered."""
+    """What the draft stores and the inbox shows: the customer's earlier posts and what we answered."""
+    from .memory import kind_of
+
     return [{"post_id": h["id"], "at": h["created_at"], "text": h["text"][:280], "sentiment": h.get("label"),
-             "intent": _intent_of(h), "our_reply": h.get("our_reply"), "reply_state": h.get("reply_state")}
+             "intent": _intent_of(h), "kind": kind_of(h) or "", "topic": h.get("topic") or "",
+             "our_reply": h.get("our_reply"), "reply_state": h.get("reply_state"), "platform": h.get("platform")}
             for h in history]
 
 
-def _is_problem(item: dict[str, Any]) -> bool:
-    return _intent_of(item) == "complaint" or item.get("label") == "negative"
+@dataclass
+class Draft:
+    """A reply as taiwa drafted it, with what it stands on (all stored with the action and shown in the inbox)."""
+
+    text: str
+    template: str                    # e.g. "complaint.en"
+    lang: str
+    ask: str = ""                    # "topic NAME" | "generic" | ""
+    answer: str = ""                 # the [[answers]] entry used
+    answer_score: float | None = None
+    needs_answer: bool = False       # a question no answer fits: a person must add it
+    recalled: dict[str, Any] | None = None
+    backend: str = "templates"
 
 
-def memory_sentence(history: list[dict[str, Any]], now: dt.datetime, lang: str, config: Config,
-                    current_intent: str, current_text: str = "") -> str:
-    """One sentence recalling the author's history ("Last week you told us about your grinder too, ...").
+def reply_language(config: Config, template: str, post_lang: str, answer: Any = None) -> str:
+    """The post's language when a template (and the answer, if any) exists in it; otherwise English. Japanese only
+    for Japanese: Korean, Chinese or Russian posts get English, never the Japanese template."""
+    has_template = bool(config.templates.get(template, {}).get(post_lang))
+    has_answer = answer is None or bool(answer.text(post_lang))
+    return post_lang if has_template and has_answer else "en"
 
-    For a complaint, the most recent earlier *problem* is recalled (a repeat problem matters most);
-    otherwise the most recent earlier post."""
-    if not history:
-        return ""
-    repeat = current_intent in ("complaint", "negative")
-    last = next((h for h in history if _is_problem(h)), history[0]) if repeat else history[0]
-    when = when_phrase(dt.datetime.fromisoformat(last["created_at"]), now, lang)
-    topic = find_topic(last["text"], config)
-    same_topic = bool(topic) and topic == find_topic(current_text, config)
-    earlier = _intent_of(last)
-    problem = _is_problem(last)
-    if repeat and not problem:
-        # A complaint after friendly posts: recall the kind words, never chit-chat.
-        if last.get("label") != "positive":
-            return ""
-        return f"{when}は温かいお言葉をいただいたのに、申し訳ありません。" if lang == "ja" else \
-            f"You had kind words for us {when}, so we're sorry to let you down now. "
-    if lang == "ja":
-        about = f"{topic}の件" if topic else "お話しいただいた件"
-        if problem and repeat and not same_topic and topic:
-            return f"{when}の{about}に続き、またご不便をおかけして申し訳ありません。"
-        if problem and repeat:
-            return f"{when}ご連絡いただいた{about}に続き、重ねてご不便をおかけしております。"
-        if problem:
-            return f"{when}の{about}、その後いかがでしょうか。"
-        if earlier == "question":
-            return f"{when}のご質問（{about}）もありがとうございました。"
-        if last.get("label") == "positive":
-            return f"{when}も温かいお言葉をありがとうございました。"
-        return f"{when}も投稿いただきありがとうございました。"
-    about = f"your {topic}" if topic else "a problem"
-    when_cap = when[0].upper() + when[1:]
-    if problem and repeat and same_topic:
-        return f"{when_cap} you told us about {about} too, and we're sorry it's still not right. "
-    if problem and repeat and topic:
-        return f"{when_cap} you also had trouble with {about}; we're sorry to let you down twice. "
-    if problem and repeat:
-        return f"{when_cap} you told us about a problem too, and we're sorry it's happening again. "
-    if problem:
-        return f"Hope things are better since {about} trouble {when}. " if topic else \
-            f"Hope things are better since you told us about a problem {when}. "
-    if earlier == "question":
-        return f"Thanks for your question {when} too. "
-    if last.get("label") == "positive":
-        return f"Thanks for the kind words {when} too! "
-    return f"Good to hear from you again (last time {when}). "
+
+def compose(config: Config, template: str, *, post: dict[str, Any], topic: Any = None, answer: Any = None,
+            answer_score: float | None = None, history: list[dict[str, Any]] = (), now: dt.datetime | None = None,
+            current_intent: str = "", campaign: str = "") -> Draft:
+    """Draft one reply: the template in the reply's language, the topic's ask for a complaint (a generic one only
+    without a topic), the knowledge base's answer for a question (or, without one, a promise to find out and the
+    action marked "needs an answer" — never a stub), and what the customer told us before."""
+    from .memory import recall
+
+    post_lang = intents.language(post.get("text", ""), post.get("lang", ""))
+    lang = reply_language(config, template, post_lang, answer if template == "question" else None)
+    ask_text, ask = "", ""
+    if template in ("complaint", "negative"):
+        topic_ask = (topic.ask.get(lang) if topic is not None and topic.ask else None)
+        if topic_ask:
+            ask_text, ask = topic_ask, f"topic {topic.name}"
+        else:
+            ask_text, ask = _template_text(config, "ask", lang), "generic"
+    answer_text, needs = "", False
+    if template == "question":
+        if answer is not None:
+            answer_text = answer.text(lang) or answer.text("en") or ""
+        else:
+            answer_text, needs = _template_text(config, "no_answer", lang), True
+    remembered = recall(list(history), now=now or dt.datetime.now(dt.timezone.utc), lang=lang,
+                        current_intent=current_intent or template, current_topic=post.get("topic", ""),
+                        product_of=lambda text: find_topic(text, config)) if history else None
+    text = render(config, template, lang, post=post, memory=remembered.sentence if remembered else "",
+                  campaign=campaign, ask=ask_text, answer=answer_text)
+    return Draft(text, f"{template}.{lang}", lang, ask=ask, answer=answer.name if answer is not None else "",
+                 answer_score=answer_score, needs_answer=needs,
+                 recalled=remembered.as_dict() if remembered else None)
+
+
+def _template_text(config: Config, name: str, lang: str) -> str:
+    texts = config.templates[name]
+    return texts.get(lang) or texts["en"]
 
 
 OFFER = re.compile(r"\b(interested|would you like|want us to|shall we|like to try)\b|いかがですか|ご興味|よろしければ",
@@ -226,7 +210,7 @@ def asks(text: str, template: str) -> str:
 
 
 def render(config: Config, template: str, lang: str, *, post: dict[str, Any], memory: str, campaign: str = "",
-           brand: str = "") -> str:
+           brand: str = "", ask: str = "", answer: str = "") -> str:
     text_for_lang = config.templates[template].get(lang) or config.templates[template]["en"]
     handle = post.get("handle") or ""
     display = post.get("author_name") or ""
@@ -235,6 +219,7 @@ def render(config: Config, template: str, lang: str, *, post: dict[str, Any], me
         display = handle if lang == "ja" else f"@{handle}"
     fields = {"name": display,
               "handle": f"@{post.get('handle')}", "brand": brand or (config.brands[0].name if config.brands else ""),
-              "memory": memory, "topic": find_topic(post.get("text", ""), config), "campaign": campaign}
+              "memory": memory, "topic": find_topic(post.get("text", ""), config), "campaign": campaign,
+              "ask": ask, "answer": answer}
     text = text_for_lang.format(**fields)
     return " ".join(text.split()) if lang != "ja" else text.replace("  ", " ").strip()
