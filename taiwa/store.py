@@ -686,6 +686,12 @@ class Store:
             raise NotFound(f"no post with id {post_id}", "`taiwa inbox` lists the posts waiting for a person")
         return row
 
+    def post_or_none(self, post_id: int) -> dict[str, Any] | None:
+        try:
+            return self.post(post_id)
+        except NotFound:
+            return None
+
     def posts_without_sentiment(self, limit: int = 10_000) -> list[dict[str, Any]]:
         return self._rows(
             """SELECT p.id, p.text FROM posts p LEFT JOIN sentiments s ON s.post_id = p.id
@@ -1182,6 +1188,22 @@ class Store:
                                         "only pending, failed or needs_check drafts can be edited")
             self.db.execute("UPDATE actions SET text = ?, updated_at = ? WHERE id = ?", [text, now_iso(), action_id])
             self._audit(actor, action_id, "edited", row["text"], text, "")
+
+    def use_saved(self, action_id: int, text: str, actor: str, *, answer: str = "", ask: str = "") -> None:
+        """A saved reply (an answer or a topic's ask) picked for a draft: its text, and what it now stands on."""
+        with self.atomic():
+            row = self._one("SELECT state, text FROM actions WHERE id = ?", [action_id])
+            if row is None:
+                raise NotFound(f"no action with id {action_id}", "`taiwa inbox` lists the open actions")
+            if row["state"] not in ("pending", "failed", "needs_check"):
+                raise InvalidTransition(f"action {action_id} is {row['state']}; its text can no longer change",
+                                        "only pending, failed or needs_check drafts can be edited")
+            self.db.execute(
+                """UPDATE actions SET text = ?, answer = ?, answer_score = NULL, needs_answer = 0,
+                       ask = CASE WHEN ? != '' THEN ? ELSE ask END, updated_at = ? WHERE id = ?""",
+                [text, answer, ask, ask, now_iso(), action_id])
+            self._audit(actor, action_id, "saved_reply", row["text"], text,
+                        f"answer {answer}" if answer else f"ask {ask}")
 
     def assign(self, action_id: int, user: str, actor: str) -> None:
         """Give an action to a teammate ('' = nobody). Audited."""

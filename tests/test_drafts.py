@@ -165,3 +165,48 @@ def test_a_japanese_question_with_an_english_only_answer_is_answered_in_english(
     d = drafts.compose(cfg, "question", post={"text": "何時に開きますか？", "lang": "ja", "handle": "w"},
                        answer=only_en)
     assert d.template == "question.en" and "We open at 8am" in d.text   # one language, never a mix
+
+
+def test_saved_replies_and_linking_in_the_cli_and_the_browser(tmp_path, cfg, default_model):
+    from click.testing import CliRunner
+    from starlette.testclient import TestClient
+
+    from taiwa.cli import cli
+    from taiwa.web.app import create_app
+
+    from .web_helpers import PASSWORDS, clock, csrf_of
+
+    store = run(tmp_path, cfg, default_model, [
+        record(1, "@kettlebird is the grinder covered if it breaks?", handle="dan"),
+        record(2, "@kettlebird my app crashes when I pay", handle="amy"),
+        record(3, "@kettlebird are you hiring in Denver?", handle="job", platform="instagram")])
+    store.add_user("rob", "responder", PASSWORDS["rob"], "test")
+    q, app_complaint = reply_to(store, "1"), reply_to(store, "2")
+    db = ["--db", str(cfg.database), "--demo"]
+    r = CliRunner().invoke(cli, [*db, "approve", str(q["id"]), "--answer", "warranty", "--as", "ann"])
+    assert r.exit_code == 0, r.output
+    q = store.action(q["id"])
+    assert q["state"] == "approved" and q["answer"] == "warranty" and "two-year warranty" in q["text"]
+    r = CliRunner().invoke(cli, [*db, "approve", str(app_complaint["id"]), "--answer", "nope"])
+    assert r.exit_code != 0 and "no answer called 'nope'" in str(r.exception)
+    r = CliRunner().invoke(cli, [*db, "inbox", "--needs-answer", "--json"])
+    assert [json.loads(x)["handle"] for x in r.output.splitlines()] == ["job"]
+    r = CliRunner().invoke(cli, [*db, "link", "x:dan", "instagram:job", "--as", "ann"])
+    assert r.exit_code == 0 and "instagram:@job" in r.output
+    assert len(store.linked_accounts(store.find_authors("dan")[0]["id"])) == 2
+    r = CliRunner().invoke(cli, [*db, "unlink", "instagram:job"])
+    assert r.exit_code == 0 and len(store.linked_accounts(store.find_authors("dan")[0]["id"])) == 1
+
+    web = TestClient(create_app(cfg, clock=clock), base_url="http://127.0.0.1")
+    page = web.get("/login")
+    web.post("/login", data={"name": "rob", "password": PASSWORDS["rob"], "csrf": csrf_of(page.text), "next": "/"})
+    assert "needs an answer" in web.get("/?needs=answer").text
+    detail = web.get(f"/actions/{app_complaint['id']}")
+    assert 'id="saved-reply"' in detail.text and "ask · app" in detail.text
+    r = web.post(f"/actions/{app_complaint['id']}/use", data={"csrf": csrf_of(detail.text), "choice": "ask:store visit"})
+    assert r.status_code == 200 and "Which store" in store.action(app_complaint["id"])["text"]
+    assert store.action(app_complaint["id"])["state"] == "pending"        # a saved reply still waits for approval
+    r = web.post(f"/actions/{app_complaint['id']}/link", data={"csrf": csrf_of(detail.text), "account": "x:dan"})
+    assert "One customer" in r.text and len(store.linked_accounts(store.find_authors("amy")[0]["id"])) == 2
+    assert any(e["event"] == "saved_reply" for e in store.audit_log(app_complaint["id"]))
+    store.close()

@@ -310,20 +310,26 @@ def _print_campaigns(store: Store, own_handles: set[str] = frozenset()) -> None:
 @click.option("--campaign")
 @click.option("--topic", help="Only posts about this [[topics]] entry")
 @click.option("--incident", type=int, help="Only this incident's posts")
+@click.option("--needs-answer", is_flag=True, help="Only questions no [[answers]] entry fits")
 @click.option("--limit", default=30, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON lines instead of a table")
 @pass_ctx
-def inbox(ctx: Ctx, states, platform, kind, sentiment, campaign, topic, incident, limit, as_json) -> None:
+def inbox(ctx: Ctx, states, platform, kind, sentiment, campaign, topic, incident, needs_answer, limit,
+          as_json) -> None:
     """What waits for a person, highest priority first, with why; an incident's posts as one group.
 
     Example: taiwa inbox --kind reply --sentiment negative"""
     store = ctx.store()
     rows = store.inbox(states=states or ("pending",), platform=platform, kind=kind, sentiment=sentiment,
-                       campaign=campaign, topic=topic, incident=incident, limit=limit)
+                       campaign=campaign, topic=topic, incident=incident, limit=limit,
+                       needs_answer=True if needs_answer else None)
     if as_json:
         for r in rows:
             r = {**r, "escalated": bool(r["escalated"]), "tags": json.loads(r["tags"]),
-                 "rules": [f["rule"] for f in json.loads(r["rules"])], "reasons": json.loads(r["reasons"] or "[]")}
+                 "rules": [f["rule"] for f in json.loads(r["rules"])], "reasons": json.loads(r["reasons"] or "[]"),
+                 "needs_answer": bool(r["needs_answer"]), "conversation": json.loads(r["conversation"] or "[]"),
+                 "recalled": json.loads(r["recalled"]) if r["recalled"] else None,
+                 "memory": json.loads(r["memory"] or "[]")}
             click.echo(json.dumps(r, ensure_ascii=False))
         return
     _print_alerts(store)
@@ -405,15 +411,26 @@ def show(ctx: Ctx, action_id: int) -> None:
 @cli.command()
 @click.argument("action_ids", type=int, nargs=-1, required=True)
 @click.option("--text", help="Edit the reply before approving it (one action only)")
+@click.option("--answer", "answer", help="Rewrite the reply around this [[answers]] entry first (a saved reply)")
+@click.option("--ask", "ask", help="Rewrite the reply around this topic's ask first (a saved reply)")
 @actor_option
 @pass_ctx
-def approve(ctx: Ctx, action_ids: tuple[int, ...], text: str | None, actor: str) -> None:
+def approve(ctx: Ctx, action_ids: tuple[int, ...], text: str | None, answer: str | None, ask: str | None,
+            actor: str) -> None:
     """Approve drafts for sending (likes can be approved in bulk).
 
-    Example: taiwa approve 12 --text "Hi Dan, so sorry — DM us your order number?" """
-    if text is not None and len(action_ids) > 1:
-        raise TaiwaError("--text edits one reply", "approve the others separately")
+    Example: taiwa approve 12 --text "Hi Dan, so sorry — DM us your order number?"
+    Example: taiwa approve 14 --answer warranty"""
+    if (text is not None or answer or ask) and len(action_ids) > 1:
+        raise TaiwaError("--text, --answer and --ask change one reply", "approve the others separately")
+    if sum(x is not None for x in (text, answer, ask)) > 1:
+        raise TaiwaError("use one of --text, --answer and --ask", "a saved reply can be edited in the inbox after")
     store = ctx.store()
+    if answer or ask:
+        from ..responders import saved
+
+        basis = saved.use(store, ctx.config, action_ids[0], actor=actor, answer=answer, ask=ask)
+        console.print(f"draft {action_ids[0]} now reads: {esc(basis['text'])}")
     for action_id in action_ids:
         a = approval.approve(store, action_id, actor=actor, text=text)
         console.print(f"[green]approved[/] {a['kind']} {action_id} for @{esc(a['handle'])} — `taiwa send` sends it")

@@ -108,3 +108,46 @@ def incident(ctx: Ctx, incident_id: int, reply_text: str | None, approve: bool, 
         t.add_row(str(a["id"]) if a else "–", a["state"] if a else "no draft", f"@{esc(m['handle'])}",
                   Text(m["text"]))
     console.print(t)
+
+
+def _author(store, ref: str) -> dict:
+    """platform:handle (or @handle when only one platform has it) → the stored author."""
+    platform, _, handle = ref.rpartition(":")
+    found = store.find_authors(handle, platform or None)
+    if not found:
+        raise click.BadParameter(f"no account {ref!r} in the database", param_hint="ACCOUNT")
+    if len(found) > 1:
+        raise click.BadParameter(f"{ref!r} is on several platforms: write platform:handle "
+                                 f"({', '.join(a['platform'] + ':' + a['handle'] for a in found)})",
+                                 param_hint="ACCOUNT")
+    return found[0]
+
+
+@cli.command()
+@click.argument("account")
+@click.argument("others", nargs=-1, required=True)
+@actor_option
+@pass_ctx
+def link(ctx: Ctx, account: str, others: tuple[str, ...], actor: str) -> None:
+    """Link one customer's accounts across platforms: drafts then remember across all of them.
+
+    Example: taiwa link x:dan_brews instagram:danbrews"""
+    store = ctx.store()
+    first = _author(store, account)
+    for other in others:
+        accounts = store.link_authors(first["id"], _author(store, other)["id"], actor=actor)
+    console.print("one customer: " + ", ".join(f"{a['platform']}:@{esc(a['handle'])}" for a in accounts))
+
+
+@cli.command()
+@click.argument("account")
+@actor_option
+@pass_ctx
+def unlink(ctx: Ctx, account: str, actor: str) -> None:
+    """Let one account stand alone again (the others stay linked).
+
+    Example: taiwa unlink instagram:danbrews"""
+    store = ctx.store()
+    a = _author(store, account)
+    store.unlink_author(a["id"], actor=actor)
+    console.print(f"{a['platform']}:@{esc(a['handle'])} stands alone")

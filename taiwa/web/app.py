@@ -36,7 +36,7 @@ from .. import incidents as incidents_mod
 from ..config import Config
 from ..errors import TaiwaError
 from ..metrics import response_metrics
-from ..responders import approval, senders
+from ..responders import approval, saved, senders
 from ..responders.drafts import LIMITS, X_URL_LENGTH, reply_length
 from ..store import OPEN_STATES, ROLES, STATES, Store
 
@@ -198,6 +198,8 @@ class Inbox:
             r("/actions/{action_id:int}/snooze", self.snooze, methods=["POST"]),
             r("/actions/{action_id:int}/assign", self.assign, methods=["POST"]),
             r("/actions/{action_id:int}/check", self.check, methods=["POST"]),
+            r("/actions/{action_id:int}/use", self.use_saved, methods=["POST"]),
+            r("/actions/{action_id:int}/link", self.link, methods=["POST"]),
             r("/likes/approve", self.approve_likes, methods=["POST"]),
             r("/incidents/{incident_id:int}", self.incident, methods=["GET"]),
             r("/incidents/{incident_id:int}/reply", self.incident_reply, methods=["POST"]),
@@ -330,7 +332,7 @@ class Inbox:
     def _filters(self, request: Request) -> dict[str, str]:
         q = request.query_params
         return {k: q.get(k, "") for k in ("platform", "brand", "campaign", "sentiment", "state", "kind",
-                                           "assigned", "snoozed", "topic", "incident")}
+                                           "assigned", "snoozed", "topic", "incident", "needs")}
 
     async def inbox(self, request: Request) -> Response:
         user = self.user(request)
@@ -349,7 +351,8 @@ class Inbox:
                 terms=terms, assigned_to=user["name"] if f["assigned"] == "me" else None,
                 snoozed=True if f["snoozed"] == "only" else (None if f["snoozed"] == "all" else False),
                 now=self.clock(), limit=LIMIT, topic=f["topic"] or None,
-                incident=int(f["incident"]) if f["incident"] else None)
+                incident=int(f["incident"]) if f["incident"] else None,
+                needs_answer=True if f["needs"] == "answer" else None)
             rows = incidents_mod.group_rows(rows)
             groups = {r["incident"]: store.incident(r["incident"]) for r in rows if r["incident_first"]}
             counts = store.state_counts()
@@ -393,6 +396,10 @@ class Inbox:
             history = store.author_overview(a["author_id"], exclude_post=a["post_id"])
             audit = store.audit_log(action_id)
             team = [u["name"] for u in store.users() if not u["disabled"]]
+            accounts = store.linked_accounts(a["author_id"])
+            conversation = [p for p in (store.post_or_none(i) for i in json.loads(a.get("conversation") or "[]"))
+                            if p]
+            choices = saved.choices(store, self.config, a) if a["kind"] == "reply" else []
         except TaiwaError as e:
             raise Refused(404, e.message) from e
         finally:
@@ -400,7 +407,9 @@ class Inbox:
         length, limit = reply_length(a["platform"], a["text"]) if a["kind"] == "reply" else (0, 0)
         a["why"] = self._why({**a, "campaigns": ""})
         return self.render(request, "action.html", user=user, a=a, post=post, thread=thread, history=history,
-                           audit=audit, team=team, length=length, limit=limit,
+                           audit=audit, team=team, length=length, limit=limit, accounts=accounts,
+                           conversation=conversation, choices=choices,
+                           recalled=json.loads(a["recalled"]) if a.get("recalled") else None,
                            memory=json.loads(a["memory"] or "[]"), age=_age(a["post_created_at"], self.clock()),
                            back=local_path(request.query_params.get("back", "/")), error="")
 
@@ -517,6 +526,46 @@ class Inbox:
         verb = "set and approved" if approve else "saved for an approver"
         return self.redirect(f"/incidents/{incident_id}",
                              flash=f"{len(done['set'])} replies {verb}; {len(done['skipped'])} left as they were.")
+
+    async def use_saved(self, request: Request) -> Response:
+        """A saved reply picked for the draft: an answer, or a topic's ask (stays pending for approval)."""
+        def do(store: Store, user: dict[str, Any], form: Any, action_id: int) -> str:
+            kind, _, name = str(form.get("choice", "")).partition(":")
+            if kind not in ("answer", "ask") or not name:
+                raise Refused(400, "Pick a saved reply from the list.")
+            saved.use(store, self.config, action_id, actor=user["name"], answer=name if kind == "answer" else None,
+                      ask=name if kind == "ask" else None)
+            return f"#{action_id} now uses the saved {kind} {name!r}; check it and approve."
+        return await self._act_here(request, "responder", do)
+
+    async def link(self, request: Request) -> Response:
+        """Their other account: the same customer, so drafts remember across both."""
+        def do(store: Store, user: dict[str, Any], form: Any, action_id: int) -> str:
+            ref = str(form.get("account", "")).strip()
+            platform, _, handle = ref.rpartition(":")
+            found = store.find_authors(handle, platform or None)
+            if len(found) != 1:
+                raise Refused(400, f"No single account {ref!r} in the database; write platform:handle.")
+            a = store.action(action_id)
+            accounts = store.link_authors(a["author_id"], found[0]["id"], actor=user["name"])
+            return "One customer: " + ", ".join(f"{x['platform']}:@{x['handle']}" for x in accounts) + "."
+        return await self._act_here(request, "responder", do)
+
+    async def _act_here(self, request: Request, role: str, do: Callable[[Store, dict[str, Any], Any, int], str]
+                        ) -> Response:
+        """Like _act, but back to the action's own page (the change is to be looked at there)."""
+        user = self.user(request, role)
+        form = await self.form(request, user)
+        action_id = self._action_id(request)
+        store = self.store()
+        try:
+            message = do(store, user, form, action_id)
+        except TaiwaError as e:
+            return self.redirect(f"/actions/{action_id}", flash=f"Not done: {e.message}" +
+                                 (f" — {e.hint}" if e.hint else ""))
+        finally:
+            store.close()
+        return self.redirect(f"/actions/{action_id}", flash=message)
 
     async def approve_likes(self, request: Request) -> Response:
         user = self.user(request, "approver")
