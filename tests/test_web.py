@@ -246,7 +246,8 @@ def test_author_history_thread_and_open_followups_are_shown(web):
     a = store.action(aid)
     page = c.get(f"/actions/{aid}").text
     other = "my grinder arrived broken" if "still making" in a["post_text"] else "still making that noise"
-    assert other in page and "2 posts from this author" in page
+    assert other in page and "2 posts from this customer" in page
+    assert "also answers their earlier posts" in page          # one conversation: both posts, one draft
 
 
 def test_send_from_the_page_is_at_most_once(web, cfg):
