@@ -23,4 +23,7 @@ def test_eval_reports_every_figure_and_keeps_its_floors(tmp_path):
     assert f["urgent_top10"][0] >= 7                                 # was 6 of 10
     assert f["topic"][0] / f["topic"][1] >= 0.55
     assert f["incident"][0] >= 4                                     # was 0 of 8
+    assert f["answered"][0] >= 9 and f["stubs"] == 0 and f["multi_open"] == 0      # was 0 answers, 19 stubs
+    assert f["memory"][0] >= 5 and f["right_ask"][0] / f["right_ask"][1] >= 0.45
+    assert f["wrong_ask"][0] / f["wrong_ask"][1] <= 0.25
     assert (tmp_path / "run" / "eval.db").exists()
