@@ -210,3 +210,13 @@ def test_saved_replies_and_linking_in_the_cli_and_the_browser(tmp_path, cfg, def
     assert "One customer" in r.text and len(store.linked_accounts(store.find_authors("amy")[0]["id"])) == 2
     assert any(e["event"] == "saved_reply" for e in store.audit_log(app_complaint["id"]))
     store.close()
+
+
+def test_a_conversation_draft_does_not_forget_an_earlier_problem_about_something_else(tmp_path, cfg,
+                                                                                       default_model):
+    store = run(tmp_path, cfg, default_model, [
+        record(1, "@kettlebird my grinder makes a horrible scraping noise", handle="lena", hours=-30),
+        record(2, "@kettlebird subscription beans came late again, third month in a row", handle="lena")])
+    a = reply_to(store, "2")
+    assert json.loads(a["conversation"]) and "We haven't forgotten your grinder either." in a["text"]
+    store.close()

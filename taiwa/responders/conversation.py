@@ -48,7 +48,7 @@ class Drafter:
             self.persons[author_id] = self.store.person_of(author_id)
         return self.persons[author_id]
 
-    def history(self, post: dict[str, Any], exclude: set[int]) -> list[dict[str, Any]]:
+    def history(self, post: dict[str, Any], exclude: set[int], limit: int | None = None) -> list[dict[str, Any]]:
         created = parse_iso(post["created_at"])
         rows = self.store.author_history(post["author_id"], created,
                                          since=created - dt.timedelta(days=self.memory_days),
@@ -60,7 +60,7 @@ class Drafter:
             if h["id"] in self.known:
                 h = {**h, **{k: v for k, v in self.known[h["id"]].items() if v is not None}}
             out.append(h)
-        return out[: max(self.memory_n, 1)]
+        return out[: limit or max(self.memory_n, 1)]
 
     def add(self, post: dict[str, Any], *, kinds: list[str], template: str, intent: str, vector: Any = None,
             campaign: str = "", assign: str = "") -> None:
@@ -113,9 +113,10 @@ class Drafter:
         match = self.answers.best(post["text"], vector) if (
             template == "question" and self.answers is not None and vector is not None) else None
         answer = self.answers.answer(match.name) if match else None
+        earlier = [h for h in self.history(post, set(), limit=len(exclude) + self.memory_n + 5) if h["id"] in exclude]
         draft = drafts.compose(self.config, template, post=post, topic=topic, answer=answer,
                                answer_score=match.score if match else None, history=self.history(post, exclude),
-                               now=self.now, current_intent=intent, campaign=campaign)
+                               now=self.now, current_intent=intent, campaign=campaign, earlier=earlier)
         if self.writer is not None and template in ("complaint", "question", "negative", "praise"):
             draft = self.writer.rewrite(draft, post=post, store=self.store, topic=topic, answer=answer)
         return draft

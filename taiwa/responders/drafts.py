@@ -161,11 +161,12 @@ def reply_language(config: Config, template: str, post_lang: str, answer: Any = 
 
 def compose(config: Config, template: str, *, post: dict[str, Any], topic: Any = None, answer: Any = None,
             answer_score: float | None = None, history: list[dict[str, Any]] = (), now: dt.datetime | None = None,
-            current_intent: str = "", campaign: str = "") -> Draft:
+            current_intent: str = "", campaign: str = "", earlier: list[dict[str, Any]] = ()) -> Draft:
     """Draft one reply: the template in the reply's language, the topic's ask for a complaint (a generic one only
     without a topic), the knowledge base's answer for a question (or, without one, a promise to find out and the
-    action marked "needs an answer" — never a stub), and what the customer told us before."""
-    from .memory import recall
+    action marked "needs an answer" — never a stub), what the customer told us before, and (for a draft that also
+    answers their earlier posts, `earlier`) that an earlier problem about something else is not forgotten."""
+    from .memory import conversation_note, recall
 
     post_lang = intents.language(post.get("text", ""), post.get("lang", ""))
     lang = reply_language(config, template, post_lang, answer if template == "question" else None)
@@ -185,7 +186,10 @@ def compose(config: Config, template: str, *, post: dict[str, Any], topic: Any =
     remembered = recall(list(history), now=now or dt.datetime.now(dt.timezone.utc), lang=lang,
                         current_intent=current_intent or template, current_topic=post.get("topic", ""),
                         product_of=lambda text: find_topic(text, config)) if history else None
-    text = render(config, template, lang, post=post, memory=remembered.sentence if remembered else "",
+    note = conversation_note(list(earlier), lang=lang, current_topic=post.get("topic", ""),
+                             current_text=post.get("text", ""), product_of=lambda text: find_topic(text, config)) \
+        if earlier else ""
+    text = render(config, template, lang, post=post, memory=note + (remembered.sentence if remembered else ""),
                   campaign=campaign, ask=ask_text, answer=answer_text)
     return Draft(text, f"{template}.{lang}", lang, ask=ask, answer=answer.name if answer is not None else "",
                  answer_score=answer_score, needs_answer=needs,

@@ -171,3 +171,22 @@ def _japanese(r: Recall, when: str, current: str, is_product: bool, *, same_topi
                     f"{when}は温かいお言葉をいただいたのに、申し訳ありません。")
         return f"{when}も温かいお言葉をありがとうございました。"
     return f"{when}のご質問もありがとうございました。"
+
+
+def conversation_note(earlier: list[dict[str, Any]], *, lang: str, current_topic: str = "", current_text: str = "",
+                      product_of=lambda text: "") -> str:
+    """For a draft that also answers the customer's earlier posts: one sentence that their earlier problem, if it
+    was about something else, is not forgotten ("We haven't forgotten your grinder either.")."""
+    now_about = product_of(current_text) or current_topic
+    for item in earlier:                      # newest first
+        if kind_of(item) != "problem":
+            continue
+        product = product_of(item.get("text") or "")
+        about = product or item.get("topic") or ""
+        if not about or about == now_about:
+            continue
+        if lang == "ja":
+            return f"{about}の件も引き続き確認しております。"
+        return f"We haven't forgotten your {about} either. " if product else \
+            f"We haven't forgotten the {about} problem either. "
+    return ""
