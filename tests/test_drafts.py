@@ -220,3 +220,40 @@ def test_a_conversation_draft_does_not_forget_an_earlier_problem_about_something
     a = reply_to(store, "2")
     assert json.loads(a["conversation"]) and "We haven't forgotten your grinder either." in a["text"]
     store.close()
+
+
+@pytest.mark.parametrize("text, key, words", [
+    ('[[answers]]\nen = "x"\n', "answers[0].questions", "list of questions"),
+    ('[[answers]]\nquestions = ["q?"]\n', "answers[0]", "at least one language"),
+    ('[[answers]]\nquestions = ["q?"]\nen = "a"\ncolour = "red"\n', "answers[0].colour", "unknown key"),
+    ('[[answers]]\nname = "a"\nquestions = ["q?"]\nen = "x"\n[[answers]]\nname = "a"\nquestions = ["r?"]\nen = "y"\n',
+     "answers[1].name", "two answers"),
+    ('[drafts]\nanswers_file = "missing.toml"\n', "drafts.answers_file", "is not a file"),
+    ('[drafts]\nbackend = "gpt"\n', "drafts.backend", "unknown backend"),
+    ('[drafts]\nbackend = "llm"\n', "drafts.endpoint", "needs an endpoint"),
+    ('[drafts]\nendpoint = "localhost:11434"\n', "drafts.endpoint", "not an http(s) URL"),
+    ('[drafts]\napi_key_env = "sk-abc123"\n', "drafts.api_key_env", "not an environment variable name"),
+    ('[drafts]\nanswer_threshold = 3\n', "drafts.answer_threshold", "out of range"),
+    ('[triage]\nincident_alert_at = 1\n', "triage.incident_alert_at", "out of range"),
+    ('[triage]\nincident_window_hours = 0\n', "triage.incident_window_hours", "out of range"),
+    ('[templates.no_answer]\nen = "{price}"\n', "templates.no_answer.en", "unknown template field"),
+])
+def test_new_settings_are_checked_at_load_with_file_and_key(tmp_path, text, key, words):
+    from taiwa import config as config_mod
+    from taiwa.errors import ConfigError
+
+    p = tmp_path / "taiwa.toml"
+    p.write_text('[[brands]]\nname = "Lumen Tea"\n' + text, encoding="utf-8")
+    with pytest.raises(ConfigError) as e:
+        config_mod.load(p)
+    assert key in str(e.value) and words in str(e.value) and str(p) in str(e.value)
+
+
+def test_answers_can_come_from_a_file_of_their_own(tmp_path):
+    from taiwa import config as config_mod
+
+    (tmp_path / "kb.toml").write_text('[[answers]]\nname = "hours"\nquestions = ["When do you open?"]\n'
+                                      'en = "8am every day."\n', encoding="utf-8")
+    p = tmp_path / "taiwa.toml"
+    p.write_text('[[brands]]\nname = "Lumen Tea"\n[drafts]\nanswers_file = "kb.toml"\n', encoding="utf-8")
+    assert [a.name for a in config_mod.load(p).answers] == ["hours"]
