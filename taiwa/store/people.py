@@ -1,0 +1,138 @@
+"""Customers: authors, their history, linked accounts, and erasure on request."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import InvalidTransition, NotFound
+from .common import (_to_json, now_iso)
+
+
+class PeopleMixin:
+    # ---------------------------------------------------------------- people: one customer's linked accounts
+    def person_of(self, author_id: str) -> str:
+        return self._scalar("SELECT coalesce(person, id) FROM authors WHERE id = ?", [author_id]) or author_id
+
+    def linked_accounts(self, author_id: str) -> list[dict[str, Any]]:
+        """Every account of the customer this author belongs to (the author included)."""
+        return self._rows(
+            """SELECT id, platform, handle, name, followers FROM authors
+               WHERE coalesce(person, id) = (SELECT coalesce(person, id) FROM authors WHERE id = ?)
+               ORDER BY platform, handle""", [author_id])
+
+    def link_authors(self, author_id: str, other_id: str, *, actor: str) -> list[dict[str, Any]]:
+        """One customer, two accounts: every account of `other_id`'s customer joins `author_id`'s. Audited."""
+        with self.atomic():
+            for a in (author_id, other_id):
+                if not self._one("SELECT 1 FROM authors WHERE id = ?", [a]):
+                    raise NotFound(f"no author {a}", "`taiwa link` takes platform:handle of accounts taiwa has seen")
+            keep, old = self.person_of(author_id), self.person_of(other_id)
+            if keep != old:
+                self.db.execute("UPDATE authors SET person = ? WHERE coalesce(person, id) = ?", [keep, old])
+                self._audit(actor, None, "accounts_linked", other_id, author_id, "")
+        return self.linked_accounts(author_id)
+
+    def unlink_author(self, author_id: str, *, actor: str) -> None:
+        """This account stands alone again (the others stay linked to each other)."""
+        with self.atomic():
+            person = self.person_of(author_id)
+            others = [r["id"] for r in self.linked_accounts(author_id) if r["id"] != author_id]
+            self.db.execute("UPDATE authors SET person = NULL WHERE id = ?", [author_id])
+            if person == author_id and others:   # the others keep a person id of their own
+                self.db.execute(f"UPDATE authors SET person = ? WHERE id IN ({','.join('?' * len(others))})",
+                                [others[0], *others])
+            self._audit(actor, None, "account_unlinked", author_id, "", "")
+
+    def open_reply(self, author_id: str) -> dict[str, Any] | None:
+        """The customer's reply draft that still waits for a person (not a follow-up), if any: new posts join it."""
+        return self._one(
+            """SELECT ac.* FROM actions ac JOIN posts p ON p.id = ac.post_id
+               WHERE ac.kind = 'reply' AND ac.state = 'pending' AND ac.followup_of IS NULL
+                 AND p.author_id IN (SELECT id FROM authors WHERE coalesce(person, id) = ?)
+               ORDER BY ac.id DESC LIMIT 1""", [self.person_of(author_id)])
+
+    def merge_into(self, action_id: int, fields: dict[str, Any], *, actor: str = "taiwa") -> None:
+        """A customer's new post joins their open draft: the action now answers that post (and lists the earlier
+        ones); its text is redrafted only if nobody edited it."""
+        allowed = {"post_id", "intent", "text", "draft_text", "template", "memory", "answer", "answer_score",
+                   "needs_answer", "ask", "recalled", "conversation", "backend"}
+        if set(fields) - allowed:
+            raise ValueError(f"unknown action fields {set(fields) - allowed}")
+        row = self._one("SELECT post_id, state, text, draft_text FROM actions WHERE id = ?", [action_id])
+        if row is None or row["state"] != "pending":
+            raise InvalidTransition(f"action {action_id} is no longer pending", "draft a new reply instead")
+        values = dict(fields)
+        if row["text"] != row["draft_text"]:        # a person's edit is kept; the new post is listed beside it
+            values.pop("text", None)
+        for key in ("memory", "conversation"):
+            if key in values and not isinstance(values[key], str):
+                values[key] = _to_json(values[key])
+        if "recalled" in values and not isinstance(values["recalled"], str):
+            values["recalled"] = _to_json(values["recalled"]) if values["recalled"] else ""
+        values["updated_at"] = now_iso()
+        self.db.execute(f"UPDATE actions SET {', '.join(f'{k} = ?' for k in values)} WHERE id = ?",
+                        [*values.values(), action_id])
+        self._audit(actor, action_id, "merged", str(row["post_id"]), str(fields.get("post_id", row["post_id"])),
+                    "the customer wrote again; this draft now answers their newest post")
+
+    def judgements(self) -> list[dict[str, Any]]:
+        """Every post with what taiwa made of it: topic, intent, escalation, score, and which drafts it got."""
+        return self._rows(
+            """SELECT p.id AS post_id, p.platform_id, p.author_id, p.lang, coalesce(pr.topic, '') AS topic,
+                      pr.intent, coalesce(pr.escalated, 0) AS escalated, pr.score, s.label,
+                      EXISTS (SELECT 1 FROM actions ac WHERE ac.post_id = p.id AND ac.kind = 'like') AS like_proposed,
+                      (SELECT ip.incident_id FROM incident_posts ip WHERE ip.post_id = p.id) AS incident,
+                      (SELECT ac.id FROM actions ac WHERE ac.post_id = p.id AND ac.kind = 'reply') AS reply_id
+               FROM posts p LEFT JOIN priorities pr ON pr.post_id = p.id LEFT JOIN sentiments s ON s.post_id = p.id
+               ORDER BY p.id""")
+
+    def reply_for_post(self, post_id: int) -> dict[str, Any] | None:
+        """The reply that answers this post: its own, or the conversation's it joined (not follow-ups)."""
+        return self._one(
+            """SELECT ac.* FROM actions ac WHERE ac.kind = 'reply' AND ac.followup_of IS NULL AND
+                   (ac.post_id = ? OR EXISTS (SELECT 1 FROM json_each(ac.conversation) WHERE value = ?))
+               ORDER BY ac.id DESC LIMIT 1""", [post_id, post_id])
+
+    def open_replies_by_person(self) -> dict[str, int]:
+        """How many reply drafts wait for a person, per customer (linked accounts count as one)."""
+        return {r["person"]: r["n"] for r in self._rows(
+            """SELECT coalesce(a.person, a.id) AS person, count(*) AS n FROM actions ac
+               JOIN posts p ON p.id = ac.post_id JOIN authors a ON a.id = p.author_id
+               WHERE ac.kind = 'reply' AND ac.state = 'pending' AND ac.followup_of IS NULL GROUP BY 1""")}
+
+    def actions_for_post(self, post_id: int) -> list[dict[str, Any]]:
+        return self._rows("SELECT * FROM actions WHERE post_id = ? ORDER BY id", [post_id])
+
+    # ---------------------------------------------------------------- privacy
+    def find_authors(self, handle: str, platform: str | None = None) -> list[dict[str, Any]]:
+        h = handle.lstrip("@").lower()
+        if platform:
+            return self._rows("SELECT * FROM authors WHERE lower(handle) = ? AND platform = ?", [h, platform])
+        return self._rows("SELECT * FROM authors WHERE lower(handle) = ?", [h])
+
+    def forget_author(self, author_id: str, actor: str) -> dict[str, int]:
+        """Erase one author: posts (text, raw JSON), sentiments, priorities, drafts and their memory, follow-ups,
+        campaign entries, the author row, and audit details that quoted their drafts. The audit log keeps the
+        fact that an erasure happened, not the content."""
+        with self.atomic():
+            post_ids = [r["id"] for r in self._rows("SELECT id FROM posts WHERE author_id = ?", [author_id])]
+            marks = ",".join("?" * len(post_ids)) or "NULL"
+            action_ids = [r["id"] for r in self._rows(f"SELECT id FROM actions WHERE post_id IN ({marks})", post_ids)]
+            amarks = ",".join("?" * len(action_ids)) or "NULL"
+            counts = {"posts": len(post_ids), "actions": len(action_ids)}
+            # Audit rows about their actions keep who/when/state, lose any text (edits quote the reply).
+            self.db.execute(f"UPDATE audit SET before = CASE WHEN event = 'edited' THEN '' ELSE before END, "
+                            f"after = CASE WHEN event = 'edited' THEN '' ELSE after END, detail = '' "
+                            f"WHERE action_id IN ({amarks})", action_ids)
+            counts["followups"] = self.db.execute(
+                f"DELETE FROM followups WHERE author_id = ? OR action_id IN ({amarks})", [author_id, *action_ids]
+            ).rowcount
+            for table, col in (("actions", "post_id"), ("sentiments", "post_id"), ("priorities", "post_id"),
+                               ("campaign_posts", "post_id")):
+                self.db.execute(f"DELETE FROM {table} WHERE {col} IN ({marks})", post_ids)
+            self.db.execute("DELETE FROM posts WHERE author_id = ?", [author_id])
+            self.db.execute("UPDATE authors SET person = NULL WHERE person = ?", [author_id])
+            self.db.execute("DELETE FROM authors WHERE id = ?", [author_id])
+            self._audit(actor, None, "author_forgotten", "", "", f"{counts['posts']} posts, {counts['actions']} "
+                        f"actions erased on request")
+        return counts
