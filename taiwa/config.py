@@ -89,6 +89,12 @@ SECTIONS: dict[str, dict[str, Setting]] = {
         "voice": Setting("str", "warm, brief, plain-spoken; no emoji; never promise what the facts do not say",
                          "The brand's voice, told to the language model"),
     },
+    "sla": {
+        "escalated_hours": Setting("float", 1.0, "Response target for escalated posts (safety, legal, churn, VIPs)"),
+        "complaint_hours": Setting("float", 4.0, "Response target for complaints"),
+        "question_hours": Setting("float", 8.0, "Response target for questions"),
+        "other_hours": Setting("float", 24.0, "Response target for everything else that gets a reply"),
+    },
     "daemon": {
         "process_seconds": Setting("float", 60.0, "How often new posts are classified, ranked and drafted"),
         "send_seconds": Setting("float", 60.0, "How often approved actions are sent"),
@@ -239,6 +245,11 @@ class Config:
         return {h.lower().lstrip("@") for b in self.brands for h in b.handles}
 
     @property
+    def sla_hours(self) -> dict[str, float]:
+        """Response targets per tier (escalated, complaint, question, other), in hours."""
+        return {k.removesuffix("_hours"): v for k, v in self.sections["sla"].items()}
+
+    @property
     def weights(self) -> dict[str, float]:
         return dict(self.sections["priority.weights"])
 
@@ -335,7 +346,8 @@ RANGES: dict[str, tuple[float | None, float | None, bool]] = {
     "followup_minutes": POSITIVE, "snapshot_minutes": POSITIVE, "heartbeat_seconds": POSITIVE,
     "lock_stale_seconds": POSITIVE, "checkin_hours": POSITIVE, "reminder_days": POSITIVE, "wait_days": POSITIVE,
     "topic_threshold": (0, 20, False), "incident_window_hours": POSITIVE, "incident_similarity": (-1, 1, False),
-    "incident_alert_at": (2, None, False), "answer_threshold": (-1, 1, False), "timeout_seconds": POSITIVE, "monthly_read_budget": AT_LEAST_0, "monthly_write_budget": AT_LEAST_0, "query_max_length": AT_LEAST_1,
+    "incident_alert_at": (2, None, False), "escalated_hours": POSITIVE, "complaint_hours": POSITIVE,
+    "question_hours": POSITIVE, "other_hours": POSITIVE, "answer_threshold": (-1, 1, False), "timeout_seconds": POSITIVE, "monthly_read_budget": AT_LEAST_0, "monthly_write_budget": AT_LEAST_0, "query_max_length": AT_LEAST_1,
     "max_pages_per_run": AT_LEAST_1, "page_size": AT_LEAST_1, "own_posts_checked": AT_LEAST_0,
     "max_posts_per_run": AT_LEAST_1, "first_run_days": AT_LEAST_0,
 }
@@ -414,7 +426,7 @@ def parse(data: dict[str, Any], file: str = "<config>", base_dir: Path | None = 
     """Validate a parsed TOML document into a Config; raise ConfigError naming the first problem."""
     sections: dict[str, dict[str, Any]] = {}
     top_known = {"taiwa", "model", "priority", "responder", "platforms", "brands", "campaigns", "templates", "daemon",
-                 "followups", "triage", "rules", "topics", "answers", "drafts"}
+                 "followups", "triage", "rules", "topics", "answers", "drafts", "sla"}
     for key in data:
         if key not in top_known:
             raise ConfigError(file, key, "unknown section", f"known sections: {', '.join(sorted(top_known))}")

@@ -44,6 +44,10 @@ class InvalidTransition(TaiwaError):
     exit_code = 5
 
 
+class StaleAction(InvalidTransition):
+    """Someone changed the action since this person loaded it: their approval or edit is refused, not merged."""
+
+
 class ValidationError(TaiwaError):
     """A draft cannot be approved as it is (too long, empty, ...)."""
 

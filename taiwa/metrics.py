@@ -16,8 +16,19 @@ def percentile(values: list[float], q: float) -> float:
     return s[lo] + (s[hi] - s[lo]) * (k - lo)
 
 
-def response_metrics(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Time to first response (hours) overall, per platform and per sentiment: count, median, p90."""
+TIERS = ("escalated", "complaint", "question", "other")
+
+
+def tier(escalated: Any, intent: str | None) -> str:
+    """The SLA tier of an item: escalated first, then by intent."""
+    if escalated:
+        return "escalated"
+    return intent if intent in ("complaint", "question") else "other"
+
+
+def response_metrics(rows: list[dict[str, Any]], sla_hours: dict[str, float] | None = None) -> dict[str, Any]:
+    """Time to first response (hours) overall, per platform and per sentiment: count, median, p90; with SLA
+    targets, the share answered within target per tier and overall."""
     def summary(hours: list[float]) -> dict[str, Any]:
         return {"n": len(hours), "median": statistics.median(hours), "p90": percentile(hours, 0.9)}
 
@@ -30,4 +41,13 @@ def response_metrics(rows: list[dict[str, Any]]) -> dict[str, Any]:
         for r, h in zip(rows, hours):
             groups.setdefault(r[field] or "unclassified", []).append(h)
         out[key] = {k: summary(v) for k, v in sorted(groups.items())}
+    if sla_hours:
+        met: dict[str, list[bool]] = {t: [] for t in TIERS}
+        for r, h in zip(rows, hours):
+            t = tier(r.get("escalated"), r.get("intent"))
+            met[t].append(h <= sla_hours[t])
+        out["sla"] = {t: {"target_hours": sla_hours[t], "n": len(v), "within": sum(v),
+                          "share": sum(v) / len(v) if v else None} for t, v in met.items()}
+        every = [x for v in met.values() for x in v]
+        out["sla_overall"] = sum(every) / len(every) if every else None
     return out

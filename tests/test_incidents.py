@@ -118,7 +118,7 @@ def test_the_inbox_page_groups_an_incident_and_its_page_answers_all(tmp_path, cf
 
     ann = signed_in("ann")
     inbox = ann.get("/")
-    assert f'data-incident="{main}"' in inbox.text and inbox.text.count('class="in-incident"') >= 6
+    assert f'data-incident="{main}"' in inbox.text and inbox.text.count(' in-incident') >= 6
     assert ann.get("/?topic=app").status_code == 200 and ann.get("/?incident=abc").status_code == 400
     page = ann.get(f"/incidents/{main}")
     assert page.status_code == 200 and "One reply for all" in page.text

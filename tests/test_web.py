@@ -101,18 +101,21 @@ def test_every_post_needs_the_sessions_csrf_token(web):
     assert c.post(f"/actions/{aid}/approve", data={"csrf": token}, follow_redirects=False).status_code == 303
 
 
-def test_inbox_is_ordered_by_priority_and_says_why(web):
+def test_inbox_is_ordered_by_priority_and_says_why(web, cfg):
+    from taiwa.store import WAITING_STATES
+
     app, store = web
     c, _ = signed_in(app, "vic")
     html = c.get("/").text
-    expected = [r["id"] for r in store.inbox(states=("pending", "approved", "failed", "needs_check"), limit=200)]
+    rows = store.inbox(states=WAITING_STATES, limit=200, sla_hours=cfg.sla_hours, now=clock())
     shown = [int(x) for x in __import__("re").findall(r'<tr data-action="(\d+)"', html)]
-    assert shown == expected and len(shown) >= 6
-    scores = [store.action(i)["score"] for i in shown]
-    assert scores == sorted(scores, reverse=True)
-    top = store.action(shown[0])
-    assert top["handle"] == "dan"                                 # the repeat complaint with the most reach
-    for reason in json.loads(top["reasons"]):
+    assert shown == [r["id"] for r in rows] and len(shown) >= 6
+    # Escalated first, then what is past its response target (SLA), then by score.
+    keys = [(r["escalated"], r["overdue"], r["score"]) for r in rows]
+    assert keys == sorted(keys, reverse=True) and any(r["overdue"] for r in rows)
+    assert 'class="due late"' in html and "overdue by" in html
+    top = next(r for r in rows if not r["overdue"])
+    for reason in json.loads(store.action(top["id"])["reasons"]):
         assert reason.replace("'", "&#39;") in html
     assert "campaign: MyKettleMorning" in html
 
@@ -183,7 +186,7 @@ def test_reject_needs_a_reason_and_keeps_it(web):
     c, token = signed_in(app, "ann")
     aid = action_id(store, "lena")
     r = c.post(f"/actions/{aid}/reject", data={"csrf": token, "reason": "  "}, follow_redirects=False)
-    assert r.status_code == 303 and r.headers["location"] == f"/actions/{aid}"
+    assert r.status_code == 303 and r.headers["location"].startswith(f"/actions/{aid}?back=")
     assert "needs a reason" in c.get(f"/actions/{aid}").text
     assert store.action(aid)["state"] == "pending"
     c.post(f"/actions/{aid}/reject", data={"csrf": token, "reason": "answered by phone"})

@@ -2,7 +2,8 @@
 
     pending ──approve──▶ approved ──send──▶ sending ──▶ sent
        │                    │                  ├──────▶ failed ──approve again──▶ approved
-       └──reject──▶ rejected ◀──────────────────┘       └─(crash)─▶ needs_check ──person──▶ sent | approved | rejected
+       ├──reject──▶ rejected ◀──────────────────┘       └─(crash)─▶ needs_check ──person──▶ sent | approved | rejected
+       └──done (no reply needed)──▶ done
 
 Every arrow is Store.transition: a compare-and-set on the state it read, written with an audit row.
 """
@@ -33,7 +34,9 @@ def check_sendable(action: dict[str, Any], text: str) -> None:
                                   "reject it, or like the post instead")
 
 
-def approve(store: Store, action_id: int, *, actor: str, text: str | None = None) -> dict[str, Any]:
+def approve(store: Store, action_id: int, *, actor: str, text: str | None = None,
+            version: int | None = None) -> dict[str, Any]:
+    """version: the version the person saw (the inbox sends it); a change since then refuses the approval."""
     action = store.action(action_id)
     final = action["text"] if text is None else text
     check_sendable(action, final)
@@ -41,18 +44,27 @@ def approve(store: Store, action_id: int, *, actor: str, text: str | None = None
     if text is not None:
         fields["text"] = text
     expect = ("pending", "failed", "needs_check")
-    return store.transition(action_id, "approved", actor=actor, expect=expect, **fields)
+    return store.transition(action_id, "approved", actor=actor, expect=expect, version=version, **fields)
 
 
-def reject(store: Store, action_id: int, *, actor: str, reason: str) -> dict[str, Any]:
+def reject(store: Store, action_id: int, *, actor: str, reason: str, version: int | None = None) -> dict[str, Any]:
     if not reason.strip():
         raise ValidationError("a rejection needs a reason", 'add --reason "…" (it is kept in the audit log)')
-    return store.transition(action_id, "rejected", actor=actor, reason=reason, detail=reason)
+    return store.transition(action_id, "rejected", actor=actor, reason=reason, detail=reason, version=version)
+
+
+def done(store: Store, action_id: int, *, actor: str, reason: str = "", version: int | None = None
+         ) -> dict[str, Any]:
+    """Closed with no reply needed (answered elsewhere, nothing to say): not a rejection of a draft, so it does not
+    count against the approval rate. The reason is optional and kept in the audit log."""
+    why = reason.strip() or "no reply needed"
+    return store.transition(action_id, "done", actor=actor, expect=("pending",), reason=why, detail=why,
+                            version=version)
 
 
 def reopen(store: Store, action_id: int, *, actor: str) -> dict[str, Any]:
-    """Back to pending: an approval taken back before sending, or a rejection reconsidered."""
-    return store.transition(action_id, "pending", actor=actor, expect=("approved", "rejected"))
+    """Back to pending: an approval taken back before sending, a rejection or a "done" reconsidered."""
+    return store.transition(action_id, "pending", actor=actor, expect=("approved", "rejected", "done"))
 
 
 def resolve_check(store: Store, action_id: int, *, actor: str, was_sent: bool, platform_ref: str = ""

@@ -55,11 +55,12 @@ class SendReport:
     skipped: int = 0        # no sender for the platform now (it waits, approved)
     uncertain: int = 0
     taken: int = 0          # another sender (the daemon, another person) claimed it first: theirs to send
+    left: int = 0           # still approved after this run (no sender yet, or over `limit`)
     problems: list[str] = field(default_factory=list)   # one line per action that failed or needs a check
 
     def summary(self) -> str:
         parts = [f"sent {self.sent}", f"failed {self.failed}", f"uncertain (needs_check) {self.uncertain}",
-                 f"waiting for a sender {self.skipped}"]
+                 f"waiting for a sender {self.skipped}", f"left approved {self.left}"]
         if self.taken:
             parts.append(f"already being sent by another sender {self.taken}")
         if self.recovered:
@@ -105,11 +106,14 @@ def _local_file_error(e: BaseException) -> bool:
 
 
 def send_approved(store: Store, sender_for: Callable[[dict[str, Any]], Sender | None], *, actor: str = "taiwa",
-                  limit: int = 100, now: dt.datetime | None = None) -> SendReport:
-    """Send every approved action, each at most once. One action's failure (a refused post, an unreachable
-    platform, a bug in one sender) stays that action's: it is marked and reported, and the rest go on."""
+                  limit: int | None = None, now: dt.datetime | None = None) -> SendReport:
+    """Send every approved action, each at most once, in priority order (escalated first, then by score). One
+    action's failure (a refused post, an unreachable platform, a bug in one sender) stays that action's: it is
+    marked and reported, and the rest go on. `limit` caps one run on purpose (the report says how many are left);
+    by default every approved action is tried."""
     report = SendReport(recovered=recover(store, now=now))
-    for row in store.actions_in_state("approved")[:limit]:
+    queue = store.actions_in_state("approved", by_priority=True)
+    for row in queue if limit is None else queue[:limit]:
         try:
             action = store.action(row["id"])
         except NotFound:
@@ -150,6 +154,7 @@ def send_approved(store: Store, sender_for: Callable[[dict[str, Any]], Sender | 
         store.transition(action["id"], "sent", actor=actor, expect=("sending",), sent_at=now_iso(now),
                          platform_ref=ref)
         report.sent += 1
+    report.left = len(store.actions_in_state("approved"))
     return report
 
 

@@ -32,7 +32,8 @@ from sqlite_utils import Database
 from ..errors import StoreError
 from .actions import ActionsMixin
 from .campaigns import CampaignsMixin
-from .common import OPEN_STATES, ROLES, SESSION_HOURS, STATES, TRANSITIONS, now_iso, parse_iso
+from .collab import CollabMixin
+from .common import OPEN_STATES, ROLES, SESSION_HOURS, STATES, TRANSITIONS, WAITING_STATES, now_iso, parse_iso
 from .daemon import DaemonMixin
 from .incidents import IncidentsMixin
 from .passwords import SCRYPT, check_password, hash_password, needs_rehash
@@ -41,12 +42,12 @@ from .posts import IngestResult, PostsMixin
 from .schema import migrations
 from .team import TeamMixin
 
-__all__ = ["Store", "IngestResult", "STATES", "OPEN_STATES", "ROLES", "TRANSITIONS", "SESSION_HOURS", "SCRYPT",
+__all__ = ["Store", "IngestResult", "STATES", "OPEN_STATES", "WAITING_STATES", "ROLES", "TRANSITIONS", "SESSION_HOURS", "SCRYPT",
            "now_iso", "parse_iso", "hash_password", "check_password", "needs_rehash", "migrations"]
 
 
 class Store(PostsMixin, PeopleMixin, IncidentsMixin, CampaignsMixin, ActionsMixin, TeamMixin,
-            DaemonMixin):
+            DaemonMixin, CollabMixin):
     """One SQLite file. WAL, a busy timeout and short transactions, so a daemon and a web page can share it."""
 
     def __init__(self, path: str | Path, *, migrate: bool = True):

@@ -6,7 +6,7 @@ import datetime as dt
 import json
 from typing import Any, Iterable, Sequence
 
-from ..errors import InvalidTransition, NotFound
+from ..errors import InvalidTransition, NotFound, StaleAction
 from .common import (OPEN_STATES, TRANSITIONS, _to_json, now_iso)
 
 
@@ -51,12 +51,31 @@ class ActionsMixin:
               kind: str | None = None, sentiment: str | None = None, campaign: str | None = None,
               terms: Sequence[str] = (), assigned_to: str | None = None, snoozed: bool | None = None,
               now: dt.datetime | None = None, limit: int = 50, topic: str | None = None,
-              incident: int | None = None, needs_answer: bool | None = None) -> list[dict[str, Any]]:
+              incident: int | None = None, needs_answer: bool | None = None, search: str | None = None,
+              sla_hours: dict[str, float] | None = None, tag: str | None = None) -> list[dict[str, Any]]:
         """Open actions, highest priority first, with everything the 'why' column needs.
 
         terms: the post must contain one of these (a brand's keywords and @handles), case-insensitively.
-        snoozed: None = all, False = hide actions snoozed until after `now`, True = only those."""
+        snoozed: None = all, False = hide actions snoozed until after `now`, True = only those.
+        search: words to find in the post, the draft or the author (full-text, trigram: any language).
+        sla_hours: response targets per tier (escalated, complaint, question, other): each row gets `due_at`
+        and `overdue`, and overdue rows sort up, right after escalated ones."""
         where, params = [f"ac.state IN ({','.join('?' * len(states))})"], list(states)
+        if search and search.strip():
+            match = _search_match(search)
+            if match:
+                where.append("ac.id IN (SELECT rowid FROM action_search WHERE action_search MATCH ?)")
+                params.append(match)
+            else:   # words under three characters (e.g. 配達): the trigram index cannot hold them; scan instead
+                for word in search.split():
+                    where.append("(instr(lower(p.text), ?) > 0 OR instr(lower(ac.text), ?) > 0 OR "
+                                 "instr(lower(a.handle || ' ' || a.name), ?) > 0)")
+                    params += [word.lower()] * 3
+        if tag:
+            where.append("(EXISTS (SELECT 1 FROM labels l WHERE l.subject = 'action:' || ac.id AND l.tag = ?) OR "
+                         "EXISTS (SELECT 1 FROM labels l WHERE l.subject = 'person:' || coalesce(a.person, a.id) "
+                         "AND l.tag = ?) OR instr(coalesce(pr.tags, ''), ?) > 0)")
+            params += [tag, tag, json.dumps(tag)]
         if terms:
             where.append("(" + " OR ".join("instr(lower(p.text), ?) > 0" for _ in terms) + ")")
             params.extend(t.lower() for t in terms)
@@ -81,8 +100,14 @@ class ActionsMixin:
             where.append("ip.incident_id = ?"); params.append(incident)
         if needs_answer is not None:
             where.append("ac.needs_answer = ?"); params.append(int(needs_answer))
-        params.append(limit)
-        return self._rows(
+        sla = sla_hours or {}
+        due = ("julianday(p.created_at) + (CASE WHEN coalesce(pr.escalated, 0) THEN ? WHEN ac.intent = 'complaint' "
+               "THEN ? WHEN ac.intent = 'question' THEN ? ELSE ? END) / 24.0")
+        due_params = [sla.get("escalated", 1e6), sla.get("complaint", 1e6), sla.get("question", 1e6),
+                      sla.get("other", 1e6)]
+        now_jd = now_iso(now)
+        overdue = f"CASE WHEN ? AND ({due}) < julianday(?) THEN 1 ELSE 0 END"
+        rows = self._rows(
             f"""SELECT ac.id, ac.kind, ac.state, ac.intent, ac.text, ac.memory, ac.created_at, ac.assigned_to,
                        ac.snoozed_until, ac.answer, ac.answer_score, ac.needs_answer, ac.ask, ac.recalled,
                        ac.conversation, ac.backend, p.id AS post_id, p.platform, p.platform_id, p.text AS post_text,
@@ -90,34 +115,49 @@ class ActionsMixin:
                        s.positive, pr.score, pr.reasons, coalesce(pr.escalated, 0) AS escalated,
                        coalesce(pr.rules, '[]') AS rules, coalesce(pr.tags, '[]') AS tags,
                        coalesce(pr.topic, '') AS topic, pr.topic_score, ip.incident_id AS incident,
+                       ac.version, a.name AS author_name, coalesce(a.person, a.id) AS person,
                        (SELECT group_concat(cp.campaign, ', ') FROM campaign_posts cp WHERE cp.post_id = p.id)
-                           AS campaigns
+                           AS campaigns,
+                       {due} AS due_jd, {overdue} AS overdue
                 FROM actions ac JOIN posts p ON p.id = ac.post_id JOIN authors a ON a.id = p.author_id
                 LEFT JOIN sentiments s ON s.post_id = p.id LEFT JOIN priorities pr ON pr.post_id = p.id
                 LEFT JOIN incident_posts ip ON ip.post_id = p.id
                 WHERE {' AND '.join(where)}
-                ORDER BY coalesce(pr.escalated, 0) DESC, coalesce(pr.score, 0) DESC, p.created_at DESC, ac.id
-                LIMIT ?""", params)
+                ORDER BY coalesce(pr.escalated, 0) DESC, overdue DESC, coalesce(pr.score, 0) DESC,
+                         p.created_at DESC, ac.id
+                LIMIT ?""", [*due_params, *due_params, int(bool(sla)), now_jd, *params, limit])
+        for r in rows:
+            jd = r.pop("due_jd")
+            r["due_at"] = _from_julian(jd) if sla and jd is not None else None
+        return rows
 
-    def actions_in_state(self, state: str) -> list[dict[str, Any]]:
+    def actions_in_state(self, state: str, *, by_priority: bool = False) -> list[dict[str, Any]]:
+        """Ids of the actions in a state; by_priority: escalated first, then by score (what a sender takes)."""
+        if by_priority:
+            return self._rows(
+                """SELECT ac.id FROM actions ac LEFT JOIN priorities pr ON pr.post_id = ac.post_id
+                   WHERE ac.state = ? ORDER BY coalesce(pr.escalated, 0) DESC, coalesce(pr.score, 0) DESC, ac.id""",
+                [state])
         return self._rows("SELECT id FROM actions WHERE state = ? ORDER BY id", [state])
 
     def state_counts(self) -> dict[str, int]:
         return {r["state"]: r["n"] for r in self._rows("SELECT state, count(*) AS n FROM actions GROUP BY state")}
 
     def transition(self, action_id: int, to: str, *, actor: str, expect: Sequence[str] | None = None,
-                   detail: str = "", **fields: Any) -> dict[str, Any]:
+                   detail: str = "", version: int | None = None, **fields: Any) -> dict[str, Any]:
         """Move an action to `to` if (and only if) its current state allows it. Compare-and-set, audited.
 
-        Two processes racing for the same action cannot both win: the UPDATE names the state it read."""
+        Two processes racing for the same action cannot both win: the UPDATE names the state it read. `version`:
+        the version the person saw; if anyone changed the action since, StaleAction says what changed."""
         allowed_fields = {"text", "reason", "approved_by", "approved_at", "sending_since", "sent_at",
                           "platform_ref"}
         if set(fields) - allowed_fields:
             raise ValueError(f"unknown action fields {set(fields) - allowed_fields}")
         with self.atomic():
-            row = self._one("SELECT id, state, text FROM actions WHERE id = ?", [action_id])
+            row = self._one("SELECT id, state, text, version FROM actions WHERE id = ?", [action_id])
             if row is None:
                 raise NotFound(f"no action with id {action_id}", "`taiwa inbox` lists the open actions")
+            self._check_version(action_id, row, version)
             current = row["state"]
             if (expect is not None and current not in expect) or to not in TRANSITIONS[current]:
                 allowed = ", ".join(sorted(TRANSITIONS[current])) or "nothing (it is final)"
@@ -136,11 +176,21 @@ class ActionsMixin:
             self._audit(actor, action_id, f"state:{to}", current, to, extra)
         return self.action(action_id)
 
-    def edit_text(self, action_id: int, text: str, actor: str) -> None:
+    def _check_version(self, action_id: int, row: dict[str, Any], version: int | None) -> None:
+        if version is None or row["version"] == version:
+            return
+        changes = self._rows("SELECT actor, event, before, after FROM audit WHERE action_id = ? ORDER BY id DESC "
+                             "LIMIT 3", [action_id])
+        what = "; ".join(f"{c['actor']}: {c['event'].replace('state:', '→ ')}" for c in changes) or "it was redrafted"
+        raise StaleAction(f"#{action_id} changed since you opened it ({what})",
+                          "reload it to see the change; your edit is kept in the page to paste back")
+
+    def edit_text(self, action_id: int, text: str, actor: str, *, version: int | None = None) -> None:
         with self.atomic():
-            row = self._one("SELECT state, text FROM actions WHERE id = ?", [action_id])
+            row = self._one("SELECT state, text, version FROM actions WHERE id = ?", [action_id])
             if row is None:
                 raise NotFound(f"no action with id {action_id}", "`taiwa inbox` lists the open actions")
+            self._check_version(action_id, row, version)
             if row["state"] not in ("pending", "failed", "needs_check"):
                 raise InvalidTransition(f"action {action_id} is {row['state']}; its text can no longer change",
                                         "only pending, failed or needs_check drafts can be edited")
@@ -239,3 +289,16 @@ class ActionsMixin:
         if action_id is None:
             return self._rows("SELECT * FROM audit ORDER BY id DESC LIMIT ?", [limit])
         return self._rows("SELECT * FROM audit WHERE action_id = ? ORDER BY id", [action_id])
+
+
+def _search_match(text: str) -> str:
+    """An FTS5 query for the words of `text` (all must appear, anywhere); '' when no word is long enough for the
+    trigram index (three characters)."""
+    words = [w for w in text.split() if len(w) >= 3]
+    if not words or len(words) != len(text.split()):
+        return ""
+    return " AND ".join('"' + w.replace('"', '""') + '"' for w in words)
+
+
+def _from_julian(jd: float) -> str:
+    return now_iso(dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(days=jd - 2440587.5))

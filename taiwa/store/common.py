@@ -10,9 +10,10 @@ from typing import Any
 _to_json = json.JSONEncoder(ensure_ascii=False, default=str).encode
 
 # The approval state machine. Every change goes through Store.transition (compare-and-set + audit row).
-STATES = ("pending", "approved", "rejected", "sending", "sent", "failed", "needs_check")
+STATES = ("pending", "approved", "rejected", "sending", "sent", "failed", "needs_check", "done")
 TRANSITIONS: dict[str, set[str]] = {
-    "pending": {"approved", "rejected"},
+    "pending": {"approved", "rejected", "done"},
+    "done": {"pending"},                      # closed with no reply needed; can be reopened
     "approved": {"sending", "rejected", "pending"},
     "rejected": {"pending"},
     "sending": {"sent", "failed", "needs_check"},
@@ -22,6 +23,8 @@ TRANSITIONS: dict[str, set[str]] = {
     "sent": set(),
 }
 OPEN_STATES = ("pending", "approved", "failed", "needs_check")
+# What waits for a person (the inbox's default view); approved-but-unsent has a view of its own.
+WAITING_STATES = ("pending", "failed", "needs_check")
 # Team roles, each allowed everything the ones before it are.
 ROLES = ("viewer", "responder", "approver", "admin")
 SESSION_HOURS = 12

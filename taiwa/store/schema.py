@@ -366,3 +366,122 @@ def m009_drafts_and_people(db: Database) -> None:
         CREATE INDEX authors_person ON authors(person);
         """
     )
+
+
+@migrations()
+def m010_inbox_teamwork(db: Database) -> None:
+    """The inbox as a team's tool. `actions` is rebuilt (SQLite cannot change a CHECK): a new state `done` (closed
+    with no reply needed) and a `version` every change bumps (a trigger, so no code path can forget), which the
+    inbox checks before it lets an approval or edit through. Notes and tags on customers and actions; who has an
+    item open; a full-text index over each action's post, draft and author (trigram: Japanese works too)."""
+    cols = ("id, post_id, kind, intent, state, text, draft_text, template, memory, reason, created_at, updated_at, "
+            "approved_by, approved_at, sending_since, sent_at, platform_ref, followup_of, asks, assigned_to, "
+            "snoozed_until, answer, answer_score, needs_answer, ask, recalled, conversation, backend")
+    db.executescript(
+        f"""
+        CREATE TABLE actions_new (
+            id INTEGER PRIMARY KEY,
+            post_id INTEGER NOT NULL REFERENCES posts(id) ON DELETE CASCADE,
+            kind TEXT NOT NULL CHECK (kind IN ('reply', 'like')),
+            intent TEXT NOT NULL DEFAULT '',
+            state TEXT NOT NULL DEFAULT 'pending'
+                CHECK (state IN ('pending','approved','rejected','sending','sent','failed','needs_check','done')),
+            text TEXT NOT NULL DEFAULT '',
+            draft_text TEXT NOT NULL DEFAULT '',
+            template TEXT NOT NULL DEFAULT '',
+            memory TEXT NOT NULL DEFAULT '[]',
+            reason TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            approved_by TEXT NOT NULL DEFAULT '',
+            approved_at TEXT,
+            sending_since TEXT,
+            sent_at TEXT,
+            platform_ref TEXT NOT NULL DEFAULT '',
+            followup_of INTEGER,
+            asks TEXT NOT NULL DEFAULT '',
+            assigned_to TEXT NOT NULL DEFAULT '',
+            snoozed_until TEXT,
+            answer TEXT NOT NULL DEFAULT '',
+            answer_score REAL,
+            needs_answer INTEGER NOT NULL DEFAULT 0,
+            ask TEXT NOT NULL DEFAULT '',
+            recalled TEXT NOT NULL DEFAULT '',
+            conversation TEXT NOT NULL DEFAULT '[]',
+            backend TEXT NOT NULL DEFAULT 'templates',
+            version INTEGER NOT NULL DEFAULT 1
+        );
+        INSERT INTO actions_new ({cols}) SELECT {cols} FROM actions;
+        DROP TABLE actions;
+        ALTER TABLE actions_new RENAME TO actions;
+        CREATE UNIQUE INDEX actions_once ON actions(post_id, kind, ifnull(followup_of, 0));
+        CREATE INDEX actions_state ON actions(state);
+        CREATE TRIGGER actions_version AFTER UPDATE ON actions FOR EACH ROW WHEN NEW.version = OLD.version
+        BEGIN
+            UPDATE actions SET version = OLD.version + 1 WHERE id = NEW.id;
+        END;
+
+        CREATE TABLE notes (
+            id INTEGER PRIMARY KEY,
+            subject TEXT NOT NULL,                 -- 'person:<author id>' or 'action:<id>'
+            author TEXT NOT NULL,
+            text TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX notes_subject ON notes(subject);
+        CREATE TABLE labels (
+            subject TEXT NOT NULL,                 -- as in notes
+            tag TEXT NOT NULL,
+            added_by TEXT NOT NULL,
+            added_at TEXT NOT NULL,
+            PRIMARY KEY (subject, tag)
+        );
+        CREATE TABLE presence (
+            action_id INTEGER NOT NULL,
+            user TEXT NOT NULL,
+            seen_at TEXT NOT NULL,
+            PRIMARY KEY (action_id, user)
+        );
+
+        CREATE VIRTUAL TABLE action_search USING fts5(post_text, draft_text, author, tokenize = 'trigram');
+        INSERT INTO action_search (rowid, post_text, draft_text, author)
+            SELECT ac.id, p.text, ac.text, a.handle || ' ' || a.name FROM actions ac
+            JOIN posts p ON p.id = ac.post_id JOIN authors a ON a.id = p.author_id;
+        CREATE TRIGGER action_search_insert AFTER INSERT ON actions BEGIN
+            INSERT INTO action_search (rowid, post_text, draft_text, author)
+                SELECT NEW.id, p.text, NEW.text, a.handle || ' ' || a.name FROM posts p
+                JOIN authors a ON a.id = p.author_id WHERE p.id = NEW.post_id;
+        END;
+        CREATE TRIGGER action_search_update AFTER UPDATE OF text, post_id ON actions BEGIN
+            DELETE FROM action_search WHERE rowid = OLD.id;
+            INSERT INTO action_search (rowid, post_text, draft_text, author)
+                SELECT NEW.id, p.text, NEW.text, a.handle || ' ' || a.name FROM posts p
+                JOIN authors a ON a.id = p.author_id WHERE p.id = NEW.post_id;
+        END;
+        CREATE TRIGGER action_search_delete AFTER DELETE ON actions BEGIN
+            DELETE FROM action_search WHERE rowid = OLD.id;
+            DELETE FROM presence WHERE action_id = OLD.id;
+            DELETE FROM notes WHERE subject = 'action:' || OLD.id;
+            DELETE FROM labels WHERE subject = 'action:' || OLD.id;
+        END;
+        """
+    )
+
+
+@migrations()
+def m011_corrections(db: Database) -> None:
+    """A person's corrections of what taiwa understood (intent, topic), kept for retraining and evaluation."""
+    db.executescript(
+        """
+        CREATE TABLE corrections (
+            id INTEGER PRIMARY KEY,
+            post_id INTEGER NOT NULL REFERENCES posts(id) ON DELETE CASCADE,
+            field TEXT NOT NULL CHECK (field IN ('intent', 'topic')),
+            before TEXT NOT NULL,
+            after TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            at TEXT NOT NULL
+        );
+        CREATE INDEX corrections_post ON corrections(post_id);
+        """
+    )

@@ -101,6 +101,8 @@ class TeamMixin:
     def response_times(self) -> list[dict[str, Any]]:
         """Per replied post: when it was posted and when our first reply went out (time to first response)."""
         return self._rows(
-            """SELECT p.platform, s.label, p.created_at, min(ac.sent_at) AS first_sent
+            """SELECT p.platform, s.label, p.created_at, min(ac.sent_at) AS first_sent,
+                      max(coalesce(pr.escalated, 0)) AS escalated, max(ac.intent) AS intent
                FROM actions ac JOIN posts p ON p.id = ac.post_id LEFT JOIN sentiments s ON s.post_id = p.id
+               LEFT JOIN priorities pr ON pr.post_id = p.id
                WHERE ac.kind = 'reply' AND ac.state = 'sent' GROUP BY p.id""")
