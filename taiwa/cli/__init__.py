@@ -311,10 +311,11 @@ def _print_campaigns(store: Store, own_handles: set[str] = frozenset()) -> None:
 @click.option("--topic", help="Only posts about this [[topics]] entry")
 @click.option("--incident", type=int, help="Only this incident's posts")
 @click.option("--needs-answer", is_flag=True, help="Only questions no [[answers]] entry fits")
+@click.option("--search", "search", help="Words in the post, the draft or the author (any language)")
 @click.option("--limit", default=30, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON lines instead of a table")
 @pass_ctx
-def inbox(ctx: Ctx, states, platform, kind, sentiment, campaign, topic, incident, needs_answer, limit,
+def inbox(ctx: Ctx, states, platform, kind, sentiment, campaign, topic, incident, needs_answer, search, limit,
           as_json) -> None:
     """What waits for a person, highest priority first, with why; an incident's posts as one group.
 
@@ -322,7 +323,8 @@ def inbox(ctx: Ctx, states, platform, kind, sentiment, campaign, topic, incident
     store = ctx.store()
     rows = store.inbox(states=states or ("pending",), platform=platform, kind=kind, sentiment=sentiment,
                        campaign=campaign, topic=topic, incident=incident, limit=limit,
-                       needs_answer=True if needs_answer else None)
+                       needs_answer=True if needs_answer else None, search=search,
+                       sla_hours=ctx.config.sla_hours, now=dt.datetime.now(dt.timezone.utc))
     if as_json:
         for r in rows:
             r = {**r, "escalated": bool(r["escalated"]), "tags": json.loads(r["tags"]),
@@ -450,6 +452,21 @@ def reject(ctx: Ctx, action_id: int, reason: str, actor: str) -> None:
 
 
 @cli.command()
+@click.argument("action_ids", type=int, nargs=-1, required=True)
+@click.option("--reason", default="", help="Why no reply is needed (optional; kept in the audit log)")
+@actor_option
+@pass_ctx
+def done(ctx: Ctx, action_ids: tuple[int, ...], reason: str, actor: str) -> None:
+    """Close drafts that need no reply (answered elsewhere, nothing to say); not counted as rejections.
+
+    Example: taiwa done 7 8 --reason "answered by phone" """
+    store = ctx.store()
+    for action_id in action_ids:
+        approval.done(store, action_id, actor=actor, reason=reason)
+        console.print(f"[green]done[/] {action_id}: no reply needed")
+
+
+@cli.command()
 @click.argument("action_id", type=int)
 @click.option("--sent/--not-sent", "was_sent", required=True,
               help="Is the reply on the platform (a person looked)?")
@@ -562,10 +579,13 @@ def status(ctx: Ctx) -> None:
         for j in jobs:
             if j["last_error"]:
                 console.print(f"[red]{j['name']} last error:[/] {esc(j['last_error'])}")
-    ttfr = response_metrics(store.response_times())["overall"]
+    rt = response_metrics(store.response_times(), ctx.config.sla_hours)
+    ttfr = rt["overall"]
     if ttfr:
         console.print(f"time to first response: median {ttfr['median']:.1f}h, "
                       f"p90 {ttfr['p90']:.1f}h over {ttfr['n']} replies")
+        console.print("within response targets: " + f"{rt['sla_overall']:.0%} overall; " + ", ".join(
+            f"{t} {v['within']}/{v['n']} (≤{v['target_hours']:g}h)" for t, v in rt["sla"].items() if v["n"]))
     _print_campaigns(store, ctx.config.brand_handles)
 
 
