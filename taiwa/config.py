@@ -95,12 +95,22 @@ SECTIONS: dict[str, dict[str, Setting]] = {
         "question_hours": Setting("float", 8.0, "Response target for questions"),
         "other_hours": Setting("float", 24.0, "Response target for everything else that gets a reply"),
     },
+    "retention": {
+        "raw_days": Setting("int", 90, "Clear the platforms' raw JSON of posts older than this (0: keep it)"),
+        "nothing_days": Setting("int", 365, "Delete posts that led to nothing (no draft, campaign entry or "
+                                "incident) after this many days (0: keep them)"),
+    },
+    "health": {
+        "failing_runs": Setting("int", 3, "A job that failed this many times in a row makes taiwa unhealthy"),
+        "max_pause_hours": Setting("float", 24.0, "A listener paused for longer than this makes taiwa unhealthy"),
+    },
     "daemon": {
         "process_seconds": Setting("float", 60.0, "How often new posts are classified, ranked and drafted"),
         "send_seconds": Setting("float", 60.0, "How often approved actions are sent"),
         "followup_minutes": Setting("float", 15.0, "How often answers to our questions are looked for"),
         "snapshot_minutes": Setting("float", 60.0, "How often campaign figures are snapshotted"),
         "heartbeat_seconds": Setting("float", 10.0, "How often the daemon refreshes its lock"),
+        "retention_hours": Setting("float", 24.0, "How often old data is pruned ([retention])"),
         "lock_stale_seconds": Setting("float", 90.0, "A lock not refreshed for this long is taken over"),
         "log_file": Setting("str", "taiwa.log", "JSON-lines log, rotated at 5 MB (relative to this file)"),
     },
@@ -347,7 +357,8 @@ RANGES: dict[str, tuple[float | None, float | None, bool]] = {
     "lock_stale_seconds": POSITIVE, "checkin_hours": POSITIVE, "reminder_days": POSITIVE, "wait_days": POSITIVE,
     "topic_threshold": (0, 20, False), "incident_window_hours": POSITIVE, "incident_similarity": (-1, 1, False),
     "incident_alert_at": (2, None, False), "escalated_hours": POSITIVE, "complaint_hours": POSITIVE,
-    "question_hours": POSITIVE, "other_hours": POSITIVE, "answer_threshold": (-1, 1, False), "timeout_seconds": POSITIVE, "monthly_read_budget": AT_LEAST_0, "monthly_write_budget": AT_LEAST_0, "query_max_length": AT_LEAST_1,
+    "question_hours": POSITIVE, "other_hours": POSITIVE, "raw_days": AT_LEAST_0, "nothing_days": AT_LEAST_0,
+    "failing_runs": AT_LEAST_1, "max_pause_hours": POSITIVE, "retention_hours": POSITIVE, "answer_threshold": (-1, 1, False), "timeout_seconds": POSITIVE, "monthly_read_budget": AT_LEAST_0, "monthly_write_budget": AT_LEAST_0, "query_max_length": AT_LEAST_1,
     "max_pages_per_run": AT_LEAST_1, "page_size": AT_LEAST_1, "own_posts_checked": AT_LEAST_0,
     "max_posts_per_run": AT_LEAST_1, "first_run_days": AT_LEAST_0,
 }
@@ -426,7 +437,7 @@ def parse(data: dict[str, Any], file: str = "<config>", base_dir: Path | None = 
     """Validate a parsed TOML document into a Config; raise ConfigError naming the first problem."""
     sections: dict[str, dict[str, Any]] = {}
     top_known = {"taiwa", "model", "priority", "responder", "platforms", "brands", "campaigns", "templates", "daemon",
-                 "followups", "triage", "rules", "topics", "answers", "drafts", "sla"}
+                 "followups", "triage", "rules", "topics", "answers", "drafts", "sla", "retention", "health"}
     for key in data:
         if key not in top_known:
             raise ConfigError(file, key, "unknown section", f"known sections: {', '.join(sorted(top_known))}")
@@ -558,6 +569,35 @@ def parse(data: dict[str, Any], file: str = "<config>", base_dir: Path | None = 
     return Config(path=Path(file) if file != "<config>" else None, base_dir=base_dir or Path.cwd(),
                   brands=brands, campaigns=campaigns, templates=templates, sections=sections, rules=rules,
                   topics=topics, answers=answers)
+
+
+SYSTEM_CONFIG = Path("/etc/taiwa/taiwa.toml")
+
+
+def search_path() -> list[Path]:
+    """Where taiwa looks for its configuration when none is named, in order: $TAIWA_CONFIG, ./taiwa.toml, the
+    user's config folder ($XDG_CONFIG_HOME/taiwa/taiwa.toml on Linux, via platformdirs), /etc/taiwa/taiwa.toml."""
+    import os
+
+    import platformdirs
+
+    env = os.environ.get("TAIWA_CONFIG")
+    places = [Path(env)] if env else []
+    places += [Path("taiwa.toml"), Path(platformdirs.user_config_dir("taiwa")) / "taiwa.toml", SYSTEM_CONFIG]
+    return places
+
+
+def find(explicit: str | Path | None = None) -> Path:
+    """The configuration file to use: the one named (-c), else the first that exists on search_path()."""
+    if explicit:
+        return Path(explicit)
+    places = search_path()
+    for p in places:
+        if p.is_file():
+            return p
+    raise ConfigError(str(places[0]), "", "no configuration file found (looked in: "
+                      + ", ".join(str(p) for p in places) + ")",
+                      "run `taiwa init` to write a commented example here, or pass -c FILE")
 
 
 def load(path: str | Path) -> Config:

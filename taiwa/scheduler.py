@@ -176,6 +176,13 @@ def job_digest(daemon: "Daemon", store: Store) -> str:
     return f"wrote {path.name}"
 
 
+def job_retention(daemon: "Daemon", store: Store) -> str:
+    from .retention import prune
+
+    out = prune(store, daemon.config, now=daemon.now())
+    return f"{out['raw_cleared']} raw records cleared, {out['posts_deleted']} posts deleted"
+
+
 # --------------------------------------------------------------------------- the daemon
 class Daemon:
     """One per database. `start()` takes the lock and schedules the jobs; `stop()` finishes and releases."""
@@ -193,7 +200,8 @@ class Daemon:
         d = config.sections["daemon"]
         default = {"process": d["process_seconds"], "send": d["send_seconds"],
                    "followups": d["followup_minutes"] * 60, "campaigns": d["snapshot_minutes"] * 60,
-                   "digest": 24 * 3600, "heartbeat": d["heartbeat_seconds"]}
+                   "digest": 24 * 3600, "heartbeat": d["heartbeat_seconds"],
+                   "retention": d["retention_hours"] * 3600}
         for p in KNOWN_PLATFORMS:
             if config.platform(p)["enabled"]:
                 default[f"listen:{p}"] = config.platform(p)["interval_minutes"] * 60

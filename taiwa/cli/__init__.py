@@ -46,7 +46,7 @@ class Ctx:
                 cfg.sections["taiwa"]["database"] = DEMO_DB
                 cfg.sections["taiwa"]["outbox"] = DEMO_OUTBOX
             else:
-                cfg = config_mod.load(self.config_path or os.environ.get("TAIWA_CONFIG") or "taiwa.toml")
+                cfg = config_mod.load(config_mod.find(self.config_path))
             if self.db_override:
                 cfg.sections["taiwa"]["database"] = str(Path(self.db_override).resolve())
             self._config = cfg
@@ -78,7 +78,8 @@ def progress_task(p: Progress, label: str, total: int | None):
 
 @click.group()
 @click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False),
-              help="taiwa.toml to use (default: $TAIWA_CONFIG, then ./taiwa.toml)")
+              help="taiwa.toml to use (default: $TAIWA_CONFIG, ./taiwa.toml, ~/.config/taiwa/taiwa.toml, "
+                   "/etc/taiwa/taiwa.toml)")
 @click.option("--demo", is_flag=True, help="Use the demo's configuration and demo.db in this folder")
 @click.option("--db", type=click.Path(dir_okay=False), help="Use this database instead of the configured one")
 @click.version_option(package_name="taiwa")
@@ -529,12 +530,25 @@ def audit(ctx: Ctx, action_id: int | None, limit: int) -> None:
 
 
 @cli.command()
+@click.option("--check", is_flag=True, help="Only say whether taiwa is healthy; exit 1 if not (for systemd, "
+                                           "docker and monitoring)")
+@click.option("--no-daemon", is_flag=True, help="With --check: a missing daemon is not a problem (the inbox alone)")
 @pass_ctx
-def status(ctx: Ctx) -> None:
+def status(ctx: Ctx, check: bool, no_daemon: bool) -> None:
     """Counts, listener cursors, unreadable lines, action states, campaigns, time to first response.
 
-    Example: taiwa status"""
+    Example: taiwa status --check && echo healthy"""
+    from .. import health
+
+    h = health.check(ctx.config, expect_daemon=not no_daemon)
+    if check:
+        for p in h.problems:
+            err_console.print(f"[red]unhealthy:[/] {esc(p)}")
+        console.print(f"taiwa is {h.status}" + (f" (daemon heartbeat {h.daemon['heartbeat_age_s']} s ago)"
+                                               if h.daemon.get("heartbeat_age_s") is not None else ""))
+        raise click.exceptions.Exit(0 if h.status == "ok" else 1)
     store = ctx.store()
+    console.print(f"health: {h.status}" + "".join(f"; {esc(p)}" for p in h.problems))
     console.print(f"database {ctx.config.database}: " + ", ".join(
         f"{store.count(t)} {t}" for t in ("posts", "authors", "sentiments", "actions", "audit")))
     counts = store.state_counts()

@@ -151,3 +151,73 @@ def unlink(ctx: Ctx, account: str, actor: str) -> None:
     a = _author(store, account)
     store.unlink_author(a["id"], actor=actor)
     console.print(f"{a['platform']}:@{esc(a['handle'])} stands alone")
+
+
+@cli.command()
+@click.argument("target", type=click.Path(dir_okay=False))
+@click.option("--force", is_flag=True, help="Overwrite TARGET if it exists")
+@pass_ctx
+def backup(ctx: Ctx, target: str, force: bool) -> None:
+    """A consistent copy of the database, safe while the daemon and the inbox write (SQLite's backup API).
+
+    Example: taiwa backup /backups/taiwa-$(date +%F).db"""
+    import sqlite3
+
+    from ..errors import TaiwaError
+
+    path = Path(target)
+    if path.exists() and not force:
+        raise TaiwaError(f"{path} already exists", "pick a new name, or --force to overwrite it")
+    if path.exists():
+        path.unlink()
+    store = ctx.store()
+    with console.status("copying") as status:
+        store.backup_to(str(path), progress=lambda _s, left, total: status.update(
+            f"copying: {total - left} of {total} pages"))
+    ok = sqlite3.connect(str(path)).execute("PRAGMA integrity_check").fetchone()[0]
+    if ok != "ok":
+        raise TaiwaError(f"the copy in {path} fails its integrity check: {ok}", "run the backup again")
+    console.print(f"backed up {ctx.config.database} → {path} (integrity ok)")
+
+
+@cli.command()
+@click.argument("source", type=click.Path(exists=True, dir_okay=False))
+@click.option("--yes", is_flag=True, help="Do it: the database's current contents are replaced")
+@pass_ctx
+def restore(ctx: Ctx, source: str, yes: bool) -> None:
+    """Replace the database's contents with a backup's. Stop the daemon first (`taiwa run` holds a lock).
+
+    Example: taiwa restore /backups/taiwa-2026-11-29.db --yes"""
+    import datetime as dt
+    import sqlite3
+
+    from ..errors import TaiwaError
+    from ..store import Store, parse_iso
+
+    ok = sqlite3.connect(f"file:{source}?mode=ro", uri=True).execute("PRAGMA integrity_check").fetchone()[0]
+    if ok != "ok":
+        raise TaiwaError(f"{source} fails its integrity check ({ok})", "pick another backup")
+    store = ctx.store()
+    holder = store.lock_holder()
+    stale = dt.timedelta(seconds=ctx.config.get("daemon", "lock_stale_seconds"))
+    if holder and parse_iso(holder["heartbeat_at"]) > dt.datetime.now(dt.timezone.utc) - stale:
+        raise TaiwaError(f"a daemon (pid {holder['pid']} on {holder['host']}) is using {ctx.config.database}",
+                         "stop it first (systemctl stop taiwa, or docker compose stop run), then restore")
+    if not yes:
+        raise TaiwaError(f"this replaces everything in {ctx.config.database} with {source}", "add --yes to do it")
+    store.restore_from(source)
+    store.close()
+    Store(ctx.config.database).close()   # a backup from an older taiwa is migrated now
+    console.print(f"restored {source} → {ctx.config.database}")
+
+
+@cli.command()
+@pass_ctx
+def prune(ctx: Ctx) -> None:
+    """Apply [retention] now (the daemon does it daily): clear old raw JSON, delete old posts that led to nothing.
+
+    Example: taiwa prune"""
+    from ..retention import prune as run_prune
+
+    out = run_prune(ctx.store(), ctx.config)
+    console.print(f"{out['raw_cleared']} raw records cleared, {out['posts_deleted']} posts deleted")

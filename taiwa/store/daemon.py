@@ -56,14 +56,16 @@ class DaemonMixin:
     def record_job(self, name: str, *, at: dt.datetime, duration_s: float, result: str = "", error: str = "",
                    next_run_at: dt.datetime | None = None) -> None:
         self.db.execute(
-            """INSERT INTO jobs (name, runs, errors, last_run_at, last_duration_s, last_result, last_error, next_run_at)
-               VALUES (?, 1, ?, ?, ?, ?, ?, ?)
+            """INSERT INTO jobs (name, runs, errors, failing, last_run_at, last_duration_s, last_result, last_error,
+                                 next_run_at)
+               VALUES (?, 1, ?, ?, ?, ?, ?, ?, ?)
                ON CONFLICT (name) DO UPDATE SET runs = runs + 1, errors = errors + excluded.errors,
+                   failing = CASE WHEN excluded.errors > 0 THEN failing + 1 ELSE 0 END,
                    last_run_at = excluded.last_run_at, last_duration_s = excluded.last_duration_s,
                    last_result = excluded.last_result,
                    last_error = CASE WHEN excluded.last_error != '' THEN excluded.last_error ELSE last_error END,
                    next_run_at = excluded.next_run_at""",
-            [name, 1 if error else 0, now_iso(at), round(duration_s, 3), result, error,
+            [name, 1 if error else 0, 1 if error else 0, now_iso(at), round(duration_s, 3), result, error,
              now_iso(next_run_at) if next_run_at else None])
 
     def set_next_run(self, name: str, next_run_at: dt.datetime | None) -> None:
@@ -71,6 +73,52 @@ class DaemonMixin:
             """INSERT INTO jobs (name, next_run_at) VALUES (?, ?)
                ON CONFLICT (name) DO UPDATE SET next_run_at = excluded.next_run_at""",
             [name, now_iso(next_run_at) if next_run_at else None])
+
+    # ---------------------------------------------------------------- retention and backups
+    def prune(self, *, raw_before: str | None, nothing_before: str | None) -> dict[str, int]:
+        """Forget what is no longer needed: the raw platform JSON of posts older than raw_before, and posts older
+        than nothing_before that led to nothing (no draft, no campaign entry, no incident, no follow-up answer,
+        not part of a conversation). Aggregates (campaign snapshots), the audit log and everything a draft or a
+        report stands on are kept."""
+        out = {"raw_cleared": 0, "posts_deleted": 0}
+        with self.atomic():
+            if raw_before:
+                out["raw_cleared"] = self.db.execute(
+                    "UPDATE posts SET raw = '{}' WHERE created_at < ? AND raw != '{}'", [raw_before]).rowcount
+            if nothing_before:
+                out["posts_deleted"] = self.db.execute(
+                    """DELETE FROM posts WHERE created_at < ?
+                         AND NOT EXISTS (SELECT 1 FROM actions ac WHERE ac.post_id = posts.id)
+                         AND NOT EXISTS (SELECT 1 FROM campaign_posts cp WHERE cp.post_id = posts.id)
+                         AND NOT EXISTS (SELECT 1 FROM incident_posts ip WHERE ip.post_id = posts.id)
+                         AND NOT EXISTS (SELECT 1 FROM followups f WHERE f.answer_post_id = posts.id)
+                         AND NOT EXISTS (SELECT 1 FROM actions ac, json_each(ac.conversation) je
+                                         WHERE je.value = posts.id)""", [nothing_before]).rowcount
+            if any(out.values()):
+                self._audit("taiwa", None, "retention", "", "",
+                            f"{out['raw_cleared']} raw records cleared, {out['posts_deleted']} posts deleted")
+        return out
+
+    def backup_to(self, target: str, progress=None) -> None:
+        """A consistent copy of the database in `target`, taken with SQLite's online backup API: safe while the
+        daemon and the inbox write (it never reads the file behind SQLite's back)."""
+        import sqlite3
+
+        dst = sqlite3.connect(target)
+        try:
+            self.db.conn.backup(dst, pages=256, progress=progress)
+        finally:
+            dst.close()
+
+    def restore_from(self, source: str, progress=None) -> None:
+        """Replace this database's contents with a backup's, through SQLite's backup API."""
+        import sqlite3
+
+        src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+        try:
+            src.backup(self.db.conn, pages=256, progress=progress)
+        finally:
+            src.close()
 
     def jobs(self) -> list[dict[str, Any]]:
         return self._rows("SELECT * FROM jobs ORDER BY name")

@@ -485,3 +485,23 @@ def m011_corrections(db: Database) -> None:
         CREATE INDEX corrections_post ON corrections(post_id);
         """
     )
+
+
+@migrations()
+def m012_job_failures(db: Database) -> None:
+    """How many times in a row each job has failed (a health check flags a job that keeps failing)."""
+    db.executescript("ALTER TABLE jobs ADD COLUMN failing INTEGER NOT NULL DEFAULT 0;")
+
+
+@migrations()
+def m013_public_views(db: Database) -> None:
+    """Posts without the platforms' raw JSON, for browsing with Datasette (deploy/datasette-metadata.json hides
+    `posts` itself, the team's password hashes and sessions)."""
+    db.executescript(
+        """
+        CREATE VIEW posts_public AS
+            SELECT id, platform, platform_id, author_id, text, lang, created_at, url, conversation_id, in_reply_to_id,
+                   is_repost, can_reply, likes, reposts, replies, hashtags, mentions, source, ingested_at
+            FROM posts;
+        """
+    )

@@ -29,7 +29,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from ..config import Config
@@ -64,6 +64,7 @@ class Inbox(ListPages, ItemPages):
             r("/login", self.login_page, methods=["GET"]),
             r("/login", self.login, methods=["POST"]),
             r("/logout", self.logout, methods=["POST"]),
+            r("/healthz", self.healthz, methods=["GET"]),
             r("/", self.inbox, methods=["GET"]),
             r("/rows", self.rows, methods=["GET"]),
             r("/events", self.events, methods=["GET"]),
@@ -156,6 +157,18 @@ class Inbox(ListPages, ItemPages):
 
     def _back(self, form: Any, default: str = "/") -> str:
         return local_path(str(form.get("back", "")), default)
+
+    async def healthz(self, request: Request) -> Response:
+        """For load balancers, docker and monitoring: no session needed, and nothing private in it (counts of
+        nothing, no names but listeners' and jobs'). 200 while the database answers (?strict=1: only when every
+        check passes), 503 otherwise."""
+        from .. import health
+
+        h = await run_in_threadpool(health.check, self.config, expect_daemon=request.query_params.get("daemon")
+                                    != "no")
+        strict = request.query_params.get("strict") == "1"
+        code = 200 if h.status == "ok" or (h.database and not strict) else 503
+        return JSONResponse(h.as_dict(), status_code=code, headers={"Cache-Control": "no-store"})
 
     # ------------------------------------------------------------------ sign in / out
     async def login_page(self, request: Request) -> Response:
