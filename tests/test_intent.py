@@ -87,3 +87,26 @@ def test_the_intent_head_is_reproducible_from_the_packaged_posts(tmp_path):
     assert min(figures["by_language"].values()) >= 0.8
     assert (tmp_path / "intent.safetensors").exists() and "5-fold" in (tmp_path / "INTENT_CARD.md").read_text()
     assert intents.load(tmp_path) is not None
+
+
+def test_intent_corrections_from_the_inbox_feed_the_intent_head(tmp_path, cfg, default_model):
+    from click.testing import CliRunner
+
+    from taiwa.cli import cli
+
+    store = Store(cfg.database)
+    pipeline.listen(store, [ReplayListener(write_jsonl(tmp_path / "in.jsonl", [
+        record(1, "@kettlebird is this thing on", handle="q")]))])
+    pipeline.classify(store, default_model)
+    pipeline.triage(store, cfg, now=T0)
+    store.correct(store._scalar("SELECT id FROM posts"), "intent", "question", "rob")
+    store.close()
+    out = tmp_path / "heads"
+    r = CliRunner().invoke(cli, ["--db", str(cfg.database), "--demo", "model", "train-intent", "--corrections",
+                                 "--out", str(out), "--cache-dir", str(tmp_path / "cache")])
+    assert r.exit_code == 0, r.output
+    card = (out / "INTENT_CARD.md").read_text(encoding="utf-8")
+    assert (out / "intent.safetensors").exists() and "accuracy" in card
+    from taiwa.models.sentiment import Head
+
+    assert Head.load(out / "intent.safetensors").meta["cross_validation"]["corrections"] == 1

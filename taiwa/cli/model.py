@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.table import Table
@@ -90,17 +91,21 @@ def _print_metrics(title: str, m: dict) -> None:
 @model.command("train-intent")
 @click.option("--out", type=click.Path(file_okay=False), help="Where to write the head (default: the package's)")
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=".cache/embeddings", show_default=True)
-def train_intent(out: str | None, cache_dir: str) -> None:
+@click.option("--corrections", is_flag=True, help="Add the team's intent corrections from the database")
+@pass_ctx
+def train_intent(ctx: Ctx, out: str | None, cache_dir: str, corrections: bool) -> None:
     """Rebuild the intent head from the packaged English and Japanese posts (a minute on CPU) and its card.
 
-    Example: taiwa model train-intent"""
+    Example: taiwa model train-intent --corrections"""
     from ..models import train_intent as ti
     from ..models.sentiment import HEADS_DIR
 
+    extra = ctx.store().intent_corrections() if corrections else []
     out_dir = Path(out) if out else HEADS_DIR
-    n = len(ti.examples())
+    n = len(ti.examples()) + len(extra)
     with progress_bars() as p:
-        f = ti.train(out_dir, cache_dir=Path(cache_dir), progress=progress_task(p, f"embedding {n} posts", n))
+        f = ti.train(out_dir, cache_dir=Path(cache_dir), progress=progress_task(p, f"embedding {n} posts", n),
+                     corrections=extra)
     console.print(f"intent head: 5-fold accuracy {f['cv_accuracy']:.3f} "
                   f"({', '.join(f'{k} {v:.3f}' for k, v in f['by_language'].items())}), sarcasm read as complaint "
                   f"{f['sarcasm_recall']:.3f}; wrote {out_dir}/intent.safetensors and INTENT_CARD.md")

@@ -42,11 +42,15 @@ def _fit(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> Head:
 
 
 def train(out_dir: Path, *, cache_dir: Path | None = None, encoder=None,
-          progress: Callable[[int], None] | None = None) -> dict:
-    """Cross-validate, fit on everything, write intent.safetensors and INTENT_CARD.md; return the figures."""
+          progress: Callable[[int], None] | None = None, corrections: list[dict] = ()) -> dict:
+    """Cross-validate, fit on everything, write intent.safetensors and INTENT_CARD.md; return the figures.
+
+    corrections: a team's intent corrections from the inbox ({"text", "intent", "lang"}), added to the training
+    posts (the cross-validation figures then include them)."""
     from .sentiment import E5Encoder
 
-    rows = examples()
+    rows = examples() + [{"text": c["text"], "intent": c["intent"], "lang": c.get("lang") or "en",
+                          "correction": True} for c in corrections if c.get("intent") in CLASSES]
     encoder = encoder or E5Encoder()
     x = embed_cached(encoder, [r["text"] for r in rows], cache_dir, progress)
     y = np.array([CLASSES.index(r["intent"]) for r in rows])
@@ -62,7 +66,8 @@ def train(out_dir: Path, *, cache_dir: Path | None = None, encoder=None,
         pred[test] = _fit(x[~test], y[~test], w[~test]).probs(x[test]).argmax(axis=1)
     ok = pred == y
     sarcastic = np.array([bool(r.get("sarcasm")) for r in rows])
-    figures = {"examples": len(rows), "cv_accuracy": round(float(ok.mean()), 3),
+    figures = {"examples": len(rows), "corrections": sum(1 for r in rows if r.get("correction")),
+               "cv_accuracy": round(float(ok.mean()), 3),
                "by_language": {lang: round(float(ok[[r["lang"] == lang for r in rows]].mean()), 3)
                                for lang in sorted({r["lang"] for r in rows})},
                "by_class": {c: round(float(ok[y == i].mean()), 3) for i, c in enumerate(CLASSES)},

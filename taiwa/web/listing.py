@@ -44,7 +44,7 @@ class ListPages:
         states = (f["state"],) if f["state"] else VIEWS[f["view"] or "waiting"]
         return dict(states=states, platform=f["platform"] or None, kind=f["kind"] or None,
                     sentiment=f["sentiment"] or None, campaign=f["campaign"] or None, terms=terms,
-                    assigned_to=user["name"] if f["assigned"] == "me" else None,
+                    assigned_to=user["name"] if f["assigned"] == "me" else (f["assigned"] or None),
                     snoozed=True if f["snoozed"] == "only" else (None if f["snoozed"] == "all" else False),
                     now=self.clock(), limit=LIMIT, topic=f["topic"] or None,
                     incident=int(f["incident"]) if f["incident"] else None,
