@@ -261,9 +261,8 @@ class PostsMixin:
                       (SELECT f.state FROM followups f JOIN actions a ON a.id = f.action_id
                          WHERE a.post_id = p.id ORDER BY f.id DESC LIMIT 1) AS followup_state
                FROM posts p LEFT JOIN sentiments s ON s.post_id = p.id LEFT JOIN priorities pr ON pr.post_id = p.id
-               WHERE p.author_id IN (SELECT id FROM authors WHERE coalesce(person, id) =
-                                     (SELECT coalesce(person, id) FROM authors WHERE id = ?))
+               WHERE p.author_id IN (SELECT id FROM authors WHERE person = ?1 OR id = ?1)
                  AND p.id != ?{window}
                ORDER BY p.created_at DESC LIMIT ?""",
-            [author_id, exclude_post or -1, *([now_iso(before)] if before else []),
+            [self.person_of(author_id), exclude_post or -1, *([now_iso(before)] if before else []),
              *([now_iso(since)] if since else []), limit])
