@@ -158,7 +158,7 @@ def unlink(ctx: Ctx, account: str, actor: str) -> None:
 @click.option("--force", is_flag=True, help="Overwrite TARGET if it exists")
 @pass_ctx
 def backup(ctx: Ctx, target: str, force: bool) -> None:
-    """A consistent copy of the database, safe while the daemon and the inbox write (SQLite's backup API).
+    """A consistent copy of the database, safe while the daemon and the inbox write (SQLite's VACUUM INTO).
 
     Example: taiwa backup /backups/taiwa-$(date +%F).db"""
     import sqlite3
@@ -171,9 +171,8 @@ def backup(ctx: Ctx, target: str, force: bool) -> None:
     if path.exists():
         path.unlink()
     store = ctx.store()
-    with console.status("copying") as status:
-        store.backup_to(str(path), progress=lambda _s, left, total: status.update(
-            f"copying: {total - left} of {total} pages"))
+    with console.status(f"copying {ctx.config.database} (one snapshot; writers go on)"):
+        store.backup_to(str(path))
     ok = sqlite3.connect(str(path)).execute("PRAGMA integrity_check").fetchone()[0]
     if ok != "ok":
         raise TaiwaError(f"the copy in {path} fails its integrity check: {ok}", "run the backup again")
