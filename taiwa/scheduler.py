@@ -223,11 +223,10 @@ class Daemon:
                 if self._model_loader:
                     self._model = self._model_loader()
                 else:
-                    from .models.sentiment import load_model
+                    from .models.sentiment import load_configured
 
                     m = self.config.sections["model"]
-                    self._model = load_model(m["name"], device=m["device"], batch_size=m["batch_size"],
-                                             max_length=m["max_length"])
+                    self._model = load_configured(m)
         return self._model
 
     def _function(self, name: str) -> Callable[[Store], str]:

