@@ -257,3 +257,30 @@ def test_answers_can_come_from_a_file_of_their_own(tmp_path):
     p = tmp_path / "taiwa.toml"
     p.write_text('[[brands]]\nname = "Lumen Tea"\n[drafts]\nanswers_file = "kb.toml"\n', encoding="utf-8")
     assert [a.name for a in config_mod.load(p).answers] == ["hours"]
+
+
+def test_a_draft_approved_while_a_new_post_is_being_drafted_is_left_alone(tmp_path, cfg, default_model):
+    """Found by the soak test: a person approved the customer's open draft between the moment triage found it and
+    the moment it would have joined the new post to it. The new post then gets a draft of its own; nothing fails."""
+    import datetime as dt
+
+    from taiwa.responders.conversation import Drafter
+
+    store = run(tmp_path, cfg, default_model, [record(1, "@kettlebird my grinder makes a scraping noise",
+                                                      handle="dan", hours=-5)])
+    first = reply_to(store, "1")
+    pipeline.listen(store, [ReplayListener(write_jsonl(tmp_path / "more.jsonl", [
+        record(2, "@kettlebird grinder still broken, any news?", handle="dan")]))])
+    pipeline.classify(store, default_model)
+    [post] = store.posts_to_triage()
+    drafter = Drafter(store, cfg, now=T0 + dt.timedelta(hours=1))
+    drafter.add({**post, "topic": ""}, kinds=["reply"], template="complaint", intent="complaint")
+    assert first["id"] in drafter.merges
+    approval.approve(store, first["id"], actor="ann")            # meanwhile, in the inbox
+    with store.atomic():
+        made, merged = drafter.flush()
+    assert (made, merged) == (1, 0)
+    assert store.action(first["id"])["state"] == "approved" and store.action(first["id"])["post_id"] == first["post_id"]
+    own = store.reply_for_post(post["id"])
+    assert own["id"] != first["id"] and own["state"] == "pending" and json.loads(own["conversation"]) == []
+    store.close()

@@ -97,9 +97,7 @@ class Drafter:
             self.open[person] = {"row": row, "post_id": post["id"], "stored": False, "template": template,
                                  "intent": intent, "conversation": [], "topic": post.get("topic", "")}
         elif current.get("stored"):
-            fields = {k: v for k, v in row.items() if k not in ("kind", "asks", "assigned_to")}
-            fields["draft_text"] = fields["text"]
-            self.merges[current["id"]] = fields
+            self.merges[current["id"]] = row
             self.open[person] = {**current, "post_id": post["id"], "template": template, "intent": intent,
                                  "conversation": conversation, "topic": post.get("topic", "")}
         else:
@@ -123,10 +121,15 @@ class Drafter:
 
     def flush(self) -> tuple[int, int]:
         """Write this chunk's drafts (call inside the chunk's transaction); (new replies and likes, merges)."""
-        made = self.store.create_actions(self.new) if self.new else 0
-        for action_id, fields in self.merges.items():
-            self.store.merge_into(action_id, fields)
-        merged = len(self.merges)
+        merged, own = 0, []
+        for action_id, row in self.merges.items():
+            fields = {k: v for k, v in row.items() if k not in ("kind", "asks", "assigned_to")}
+            fields["draft_text"] = fields["text"]
+            if self.store.merge_into(action_id, fields):
+                merged += 1
+            else:   # a person decided on that draft meanwhile (approved, rejected…): this post gets its own
+                own.append({**row, "conversation": []})
+        made = self.store.create_actions(self.new + own) if self.new or own else 0
         self.new, self.merges, self.known = [], {}, {}
         # The open conversations of this run are stored now: later chunks find them in the store.
         self.open = {}

@@ -22,13 +22,14 @@ class ActionsMixin:
                  _to_json(r["recalled"]) if r.get("recalled") else "", _to_json(r.get("conversation", [])),
                  r.get("backend", "templates")) for r in rows]
         with self.atomic():
-            before = self.db.conn.total_changes
-            self.db.conn.executemany(
+            # cursor.rowcount counts the rows the INSERT itself wrote; total_changes would count the search index's
+            # trigger writes too.
+            cur = self.db.conn.executemany(
                 """INSERT OR IGNORE INTO actions (post_id, kind, intent, text, draft_text, template, memory,
                        created_at, updated_at, followup_of, asks, assigned_to, answer, answer_score, needs_answer,
                        ask, recalled, conversation, backend)
                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""", data)
-            created = self.db.conn.total_changes - before
+            created = max(cur.rowcount, 0)
             if created:
                 self._audit("taiwa", None, "drafted", "", "pending", f"{created} draft(s)")
         return created

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import InvalidTransition, NotFound
+from ..errors import NotFound
 from .common import (_to_json, now_iso)
 
 
@@ -53,16 +53,17 @@ class PeopleMixin:
                  AND ac.kind = 'reply' AND ac.state = 'pending' AND ac.followup_of IS NULL
                ORDER BY ac.id DESC LIMIT 1""", {"p": self.person_of(author_id)})
 
-    def merge_into(self, action_id: int, fields: dict[str, Any], *, actor: str = "taiwa") -> None:
+    def merge_into(self, action_id: int, fields: dict[str, Any], *, actor: str = "taiwa") -> bool:
         """A customer's new post joins their open draft: the action now answers that post (and lists the earlier
-        ones); its text is redrafted only if nobody edited it."""
+        ones); its text is redrafted only if nobody edited it. False (nothing changed) when the draft is no longer
+        pending: a person decided on it since it was looked up."""
         allowed = {"post_id", "intent", "text", "draft_text", "template", "memory", "answer", "answer_score",
                    "needs_answer", "ask", "recalled", "conversation", "backend"}
         if set(fields) - allowed:
             raise ValueError(f"unknown action fields {set(fields) - allowed}")
         row = self._one("SELECT post_id, state, text, draft_text FROM actions WHERE id = ?", [action_id])
         if row is None or row["state"] != "pending":
-            raise InvalidTransition(f"action {action_id} is no longer pending", "draft a new reply instead")
+            return False
         values = dict(fields)
         if row["text"] != row["draft_text"]:        # a person's edit is kept; the new post is listed beside it
             values.pop("text", None)
@@ -72,10 +73,11 @@ class PeopleMixin:
         if "recalled" in values and not isinstance(values["recalled"], str):
             values["recalled"] = _to_json(values["recalled"]) if values["recalled"] else ""
         values["updated_at"] = now_iso()
-        self.db.execute(f"UPDATE actions SET {', '.join(f'{k} = ?' for k in values)} WHERE id = ?",
-                        [*values.values(), action_id])
+        self.db.execute(f"UPDATE actions SET {', '.join(f'{k} = ?' for k in values)} WHERE id = ? "
+                        "AND state = 'pending'", [*values.values(), action_id])
         self._audit(actor, action_id, "merged", str(row["post_id"]), str(fields.get("post_id", row["post_id"])),
                     "the customer wrote again; this draft now answers their newest post")
+        return True
 
     def judgements(self) -> list[dict[str, Any]]:
         """Every post with what taiwa made of it: topic, intent, escalation, score, and which drafts it got."""
