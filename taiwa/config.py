@@ -37,7 +37,8 @@ class Setting:
 # Flat settings per section. Tables of their own (brands, campaigns, templates) are checked by hand below.
 SECTIONS: dict[str, dict[str, Setting]] = {
     "taiwa": {
-        "database": Setting("str", "taiwa.db", "SQLite file, relative to this file's folder"),
+        "database": Setting("str", "taiwa.db", "SQLite file, relative to this file's folder; or a PostgreSQL URL, "
+                             "postgresql://user@host/db (password from $TAIWA_DATABASE_PASSWORD or ~/.pgpass)"),
         "outbox": Setting("str", "outbox.jsonl", "Where approved replies to replayed posts are written"),
     },
     "model": {
@@ -241,8 +242,16 @@ class Config:
         return self.sections[section][key]
 
     @property
-    def database(self) -> Path:
-        return self.resolve(self.get("taiwa", "database"))
+    def database(self) -> Path | str:
+        """The SQLite file's path, or the PostgreSQL URL as written."""
+        value = self.get("taiwa", "database")
+        return value if is_database_url(value) else self.resolve(value)
+
+    @property
+    def data_dir(self) -> Path:
+        """Where reports and digests go: the SQLite file's folder, or this file's folder for PostgreSQL."""
+        db = self.database
+        return db.parent if isinstance(db, Path) else self.base_dir
 
     @property
     def outbox(self) -> Path:
@@ -411,6 +420,26 @@ def _check_table(file: str, where: str, table: Any, spec: dict[str, Setting], re
     return out
 
 
+def is_database_url(value: Any) -> bool:
+    return isinstance(value, str) and value.split("://", 1)[0] in ("postgresql", "postgres")
+
+
+def check_database(file: str, value: str) -> None:
+    """A PostgreSQL URL names the server and database; the password never sits in taiwa.toml."""
+    if "://" not in value:
+        return
+    from urllib.parse import urlsplit
+
+    scheme = value.split("://", 1)[0]
+    if scheme not in ("postgresql", "postgres"):
+        raise ConfigError(file, "taiwa.database", f"{scheme}:// databases are not supported",
+                          "use a SQLite file path (taiwa.db) or postgresql://user@host:5432/dbname")
+    parts = urlsplit(value)
+    if parts.password is not None or "password=" in parts.query:
+        raise ConfigError(file, "taiwa.database", "the URL holds a password: secrets are never read from taiwa.toml",
+                          "remove it (postgresql://user@host/db) and export TAIWA_DATABASE_PASSWORD, or use ~/.pgpass")
+
+
 def _unknown_key_hint(where: str, key: str, spec: dict[str, Setting]) -> str:
     if re.search(r"(token|secret|password|key)$", key) and not key.endswith("_env"):
         return (f"secrets are never read from taiwa.toml: remove it, export the value in an environment "
@@ -473,6 +502,7 @@ def parse(data: dict[str, Any], file: str = "<config>", base_dir: Path | None = 
     for key, w in sections["priority.weights"].items():
         if w < 0:
             raise ConfigError(file, f"priority.weights.{key}", "weights must be ≥ 0", "use 0 to ignore a component")
+    check_database(file, sections["taiwa"]["database"])
     if not 10 <= sections["platforms.x"]["page_size"] <= 100:
         raise ConfigError(file, "platforms.x.page_size", "must be between 10 and 100 (the API's limits)",
                           "page_size = 100")

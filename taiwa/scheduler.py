@@ -170,7 +170,7 @@ def job_digest(daemon: "Daemon", store: Store) -> str:
              if hours else "- time to first response: no replies sent yet"]
     for c in store.campaign_summary(daemon.config.brand_handles):
         lines.append(f"- #{c['name']}: {c['entries']} entries, {c['participants']} participants")
-    path = daemon.config.database.parent / "digests" / f"digest-{now:%Y-%m-%d}.md"
+    path = daemon.config.data_dir / "digests" / f"digest-{now:%Y-%m-%d}.md"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return f"wrote {path.name}"

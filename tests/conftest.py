@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -12,9 +13,42 @@ from taiwa.store import Store
 T0 = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.timezone.utc)
 
 
+@pytest.fixture(scope="session")
+def pg_cluster():
+    """A private PostgreSQL server for the whole test run (tests/support/pg.py). Without PostgreSQL installed the
+    PostgreSQL half of the suite skips, saying how to install it; CI sets TAIWA_REQUIRE_POSTGRES=1 to fail instead."""
+    from tests.support.pg import INSTALL, Cluster, find_bin
+
+    if find_bin() is None:
+        if os.environ.get("TAIWA_REQUIRE_POSTGRES"):
+            pytest.fail("PostgreSQL is required here (TAIWA_REQUIRE_POSTGRES=1) but not installed: " + INSTALL)
+        pytest.skip("PostgreSQL is not installed: " + INSTALL)
+    cluster = Cluster().start()
+    # Every test's database is a copy of one already migrated: CREATE DATABASE ... TEMPLATE is a file copy.
+    cluster.admin("CREATE DATABASE taiwa_template")
+    Store(cluster.url("taiwa_template")).close()
+    yield cluster
+    from taiwa.store.postgres import close_pools
+
+    close_pools()
+    cluster.stop()
+
+
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    s = Store(tmp_path / "t.db")
+def pg_url(pg_cluster) -> str:
+    """A new, migrated PostgreSQL database of its own for one test."""
+    name = pg_cluster.create_database(template="taiwa_template")
+    yield pg_cluster.url(name)
+    pg_cluster.drop_database(name)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request, tmp_path: Path) -> Store:
+    """Every test that takes `store` runs on both backends: a SQLite file and a real PostgreSQL database."""
+    if request.param == "sqlite":
+        s = Store(tmp_path / "t.db")
+    else:
+        s = Store(request.getfixturevalue("pg_url"))
     yield s
     s.close()
 

@@ -223,7 +223,7 @@ def test_the_loser_of_a_send_claim_skips_the_action(tmp_path, store):
     ids = _seed(tmp_path, store, ["a", "b"])
     for i in ids:
         approval.approve(store, i, actor="kim")
-    other = Store(store.path)                                   # the daemon, on its own connection
+    other = Store(store.database)                                   # the daemon, on its own connection
     rec = Recorder()
 
     def racing(action):

@@ -17,8 +17,8 @@ MIKA_TEXTS = ["@kettlebird_jp 届いたマグが割れていました #MyKettleM
 def everything_in(store) -> str:
     """Every value of every row of every table, as one string to search."""
     out = []
-    for table in store.db.table_names():
-        for row in store.db.execute(f"SELECT * FROM [{table}]").fetchall():
+    for table in store.tables():
+        for row in store._x(f'SELECT * FROM "{table}"').fetchall():
             out.append(" ".join(str(v) for v in row))
     return "\n".join(out)
 
@@ -40,7 +40,7 @@ def test_forget_leaves_nothing_of_the_author(tmp_path, store, cfg, default_model
     assert "mika_secret" in before and MIKA_TEXTS[1] in before and "mika-specific edited" in before
 
     monkeypatch.chdir(tmp_path)
-    r = CliRunner().invoke(cli, ["--db", str(store.path), "--demo", "forget", "@mika_secret", "--yes",
+    r = CliRunner().invoke(cli, ["--db", str(store.database), "--demo", "forget", "@mika_secret", "--yes",
                                  "--as", "dpo"], catch_exceptions=False)
     assert r.exit_code == 0 and "erased @mika_secret on x: 2 posts" in r.output
 
@@ -54,5 +54,5 @@ def test_forget_leaves_nothing_of_the_author(tmp_path, store, cfg, default_model
 
 def test_forget_unknown_author_is_an_error(tmp_path, store, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    r = CliRunner().invoke(cli, ["--db", str(store.path), "--demo", "forget", "nobody", "--yes"])
+    r = CliRunner().invoke(cli, ["--db", str(store.database), "--demo", "forget", "nobody", "--yes"])
     assert r.exit_code != 0 and "no author 'nobody'" in str(r.exception)

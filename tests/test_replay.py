@@ -127,10 +127,10 @@ def test_the_bundled_sample_corpus_reads_cleanly(cfg, store):
 
     report = listen(store, replay_listeners(cfg))
     assert report.problems == [] and report.new >= 500
-    langs = dict(store.db.execute("SELECT lang, count(*) FROM posts GROUP BY lang").fetchall())
+    langs = dict(store._x("SELECT lang, count(*) FROM posts GROUP BY lang").fetchall())
     assert langs["en"] > 200 and langs["ja"] > 100
     repeaters = store._scalar("SELECT count(*) FROM (SELECT author_id FROM posts GROUP BY author_id "
-                              "HAVING count(*) >= 3)")
+                              "HAVING count(*) >= 3) AS r")
     assert repeaters >= 10
 
 

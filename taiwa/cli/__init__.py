@@ -48,7 +48,9 @@ class Ctx:
             else:
                 cfg = config_mod.load(config_mod.find(self.config_path))
             if self.db_override:
-                cfg.sections["taiwa"]["database"] = str(Path(self.db_override).resolve())
+                config_mod.check_database("--db", self.db_override)
+                cfg.sections["taiwa"]["database"] = (self.db_override if config_mod.is_database_url(self.db_override)
+                                                     else str(Path(self.db_override).resolve()))
             self._config = cfg
         return self._config
 
@@ -81,7 +83,7 @@ def progress_task(p: Progress, label: str, total: int | None):
               help="taiwa.toml to use (default: $TAIWA_CONFIG, ./taiwa.toml, ~/.config/taiwa/taiwa.toml, "
                    "/etc/taiwa/taiwa.toml)")
 @click.option("--demo", is_flag=True, help="Use the demo's configuration and demo.db in this folder")
-@click.option("--db", type=click.Path(dir_okay=False), help="Use this database instead of the configured one")
+@click.option("--db", help="Use this database (a SQLite file or a postgresql:// URL) instead of the configured one")
 @click.version_option(package_name="taiwa")
 @click.pass_context
 def cli(ctx: click.Context, config_path: str | None, demo: bool, db: str | None) -> None:
@@ -117,7 +119,7 @@ def demo(ctx: Ctx, keep: bool, limit: int) -> None:
     Example: taiwa demo"""
     ctx.demo = True
     cfg = ctx.config
-    if not keep:
+    if not keep and isinstance(cfg.database, Path):
         for suffix in ("", "-wal", "-shm"):
             Path(str(cfg.database) + suffix).unlink(missing_ok=True)
         cfg.outbox.unlink(missing_ok=True)
@@ -140,7 +142,7 @@ def demo(ctx: Ctx, keep: bool, limit: int) -> None:
     _print_campaigns(store, ctx.config.brand_handles)
     first = cfg.campaigns[0]
     report = campaigns.build(store, first, own_handles=cfg.brand_handles)
-    paths = campaigns.write(report, campaigns.report_dir(cfg.database.parent, first.name),
+    paths = campaigns.write(report, campaigns.report_dir(cfg.data_dir, first.name),
                             store.campaign_entries(first.name),
                             cfg.brand_handles)
     _print_campaign_report(report)
@@ -634,7 +636,7 @@ def campaign_report(ctx: Ctx, name: str, out: str | None) -> None:
     store = ctx.store()
     store.sync_campaigns(ctx.config.campaigns)
     report = campaigns.build(store, c, own_handles=ctx.config.brand_handles)
-    paths = campaigns.write(report, Path(out) if out else campaigns.report_dir(ctx.config.database.parent, c.name),
+    paths = campaigns.write(report, Path(out) if out else campaigns.report_dir(ctx.config.data_dir, c.name),
                             store.campaign_entries(c.name), ctx.config.brand_handles)
     _print_campaign_report(report)
     console.print(f"wrote {esc(str(paths['html']))} (+ summary.json, entries.csv)")

@@ -165,6 +165,8 @@ def backup(ctx: Ctx, target: str, force: bool) -> None:
 
     from ..errors import TaiwaError
 
+    if not isinstance(ctx.config.database, Path):
+        ctx.store().backup_to(target)       # PostgreSQL: says to use pg_dump
     path = Path(target)
     if path.exists() and not force:
         raise TaiwaError(f"{path} already exists", "pick a new name, or --force to overwrite it")
@@ -193,6 +195,8 @@ def restore(ctx: Ctx, source: str, yes: bool) -> None:
     from ..errors import TaiwaError
     from ..store import Store, parse_iso
 
+    if not isinstance(ctx.config.database, Path):
+        ctx.store().restore_from(source)    # PostgreSQL: says to use pg_restore or migrate-db
     ok = sqlite3.connect(f"file:{source}?mode=ro", uri=True).execute("PRAGMA integrity_check").fetchone()[0]
     if ok != "ok":
         raise TaiwaError(f"{source} fails its integrity check ({ok})", "pick another backup")

@@ -22,14 +22,12 @@ class ActionsMixin:
                  _to_json(r["recalled"]) if r.get("recalled") else "", _to_json(r.get("conversation", [])),
                  r.get("backend", "templates")) for r in rows]
         with self.atomic():
-            # cursor.rowcount counts the rows the INSERT itself wrote; total_changes would count the search index's
-            # trigger writes too.
-            cur = self.db.conn.executemany(
-                """INSERT OR IGNORE INTO actions (post_id, kind, intent, text, draft_text, template, memory,
+            created = self._xmany(
+                """INSERT INTO actions (post_id, kind, intent, text, draft_text, template, memory,
                        created_at, updated_at, followup_of, asks, assigned_to, answer, answer_score, needs_answer,
                        ask, recalled, conversation, backend)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""", data)
-            created = max(cur.rowcount, 0)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT DO NOTHING""", data)
             if created:
                 self._audit("taiwa", None, "drafted", "", "pending", f"{created} draft(s)")
         return created
@@ -62,23 +60,17 @@ class ActionsMixin:
         sla_hours: response targets per tier (escalated, complaint, question, other): each row gets `due_at`
         and `overdue`, and overdue rows sort up, right after escalated ones."""
         where, params = [f"ac.state IN ({','.join('?' * len(states))})"], list(states)
-        if search and search.strip():
-            match = _search_match(search)
-            if match:
-                where.append("ac.id IN (SELECT rowid FROM action_search WHERE action_search MATCH ?)")
-                params.append(match)
-            else:   # words under three characters (e.g. 配達): the trigram index cannot hold them; scan instead
-                for word in search.split():
-                    where.append("(instr(lower(p.text), ?) > 0 OR instr(lower(ac.text), ?) > 0 OR "
-                                 "instr(lower(a.handle || ' ' || a.name), ?) > 0)")
-                    params += [word.lower()] * 3
+        if search and search.split():
+            clause, values = self.sql.search(search.split())
+            where.append(clause)
+            params += values
         if tag:
             where.append("(EXISTS (SELECT 1 FROM labels l WHERE l.subject = 'action:' || ac.id AND l.tag = ?) OR "
                          "EXISTS (SELECT 1 FROM labels l WHERE l.subject = 'person:' || coalesce(a.person, a.id) "
-                         "AND l.tag = ?) OR instr(coalesce(pr.tags, ''), ?) > 0)")
+                         "AND l.tag = ?) OR " + self.sql.contains("coalesce(pr.tags, '')", "?") + ")")
             params += [tag, tag, json.dumps(tag)]
         if terms:
-            where.append("(" + " OR ".join("instr(lower(p.text), ?) > 0" for _ in terms) + ")")
+            where.append("(" + " OR ".join(self.sql.contains("lower(p.text)", "?") for _ in terms) + ")")
             params.extend(t.lower() for t in terms)
         if assigned_to is not None:
             where.append("ac.assigned_to = ?"); params.append(assigned_to)
@@ -102,12 +94,12 @@ class ActionsMixin:
         if needs_answer is not None:
             where.append("ac.needs_answer = ?"); params.append(int(needs_answer))
         sla = sla_hours or {}
-        due = ("julianday(p.created_at) + (CASE WHEN coalesce(pr.escalated, 0) THEN ? WHEN ac.intent = 'complaint' "
-               "THEN ? WHEN ac.intent = 'question' THEN ? ELSE ? END) / 24.0")
+        due = (self.sql.julianday("p.created_at") + " + (CASE WHEN coalesce(pr.escalated, 0) <> 0 THEN ? "
+               "WHEN ac.intent = 'complaint' THEN ? WHEN ac.intent = 'question' THEN ? ELSE ? END) / 24.0")
         due_params = [sla.get("escalated", 1e6), sla.get("complaint", 1e6), sla.get("question", 1e6),
                       sla.get("other", 1e6)]
         now_jd = now_iso(now)
-        overdue = f"CASE WHEN ? AND ({due}) < julianday(?) THEN 1 ELSE 0 END"
+        overdue = f"CASE WHEN ? = 1 AND ({due}) < {self.sql.julianday('?')} THEN 1 ELSE 0 END"
         rows = self._rows(
             f"""SELECT ac.id, ac.kind, ac.state, ac.intent, ac.text, ac.memory, ac.created_at, ac.assigned_to,
                        ac.snoozed_until, ac.answer, ac.answer_score, ac.needs_answer, ac.ask, ac.recalled,
@@ -117,7 +109,7 @@ class ActionsMixin:
                        coalesce(pr.rules, '[]') AS rules, coalesce(pr.tags, '[]') AS tags,
                        coalesce(pr.topic, '') AS topic, pr.topic_score, ip.incident_id AS incident,
                        ac.version, a.name AS author_name, coalesce(a.person, a.id) AS person,
-                       (SELECT group_concat(cp.campaign, ', ') FROM campaign_posts cp WHERE cp.post_id = p.id)
+                       (SELECT {self.sql.group_concat('cp.campaign', ', ')} FROM campaign_posts cp WHERE cp.post_id = p.id)
                            AS campaigns,
                        {due} AS due_jd, {overdue} AS overdue
                 FROM actions ac JOIN posts p ON p.id = ac.post_id JOIN authors a ON a.id = p.author_id
@@ -167,7 +159,7 @@ class ActionsMixin:
                     f"from {current} it can become: {allowed}")
             sets = {"state": to, "updated_at": now_iso(), **fields}
             assignments = ", ".join(f"{k} = ?" for k in sets)
-            cur = self.db.execute(f"UPDATE actions SET {assignments} WHERE id = ? AND state = ?",
+            cur = self._x(f"UPDATE actions SET {assignments} WHERE id = ? AND state = ?",
                                   [*sets.values(), action_id, current])
             if cur.rowcount != 1:  # pragma: no cover - the read and write share one transaction
                 raise InvalidTransition(f"action {action_id} changed while we looked at it", "try again")
@@ -195,7 +187,7 @@ class ActionsMixin:
             if row["state"] not in ("pending", "failed", "needs_check"):
                 raise InvalidTransition(f"action {action_id} is {row['state']}; its text can no longer change",
                                         "only pending, failed or needs_check drafts can be edited")
-            self.db.execute("UPDATE actions SET text = ?, updated_at = ? WHERE id = ?", [text, now_iso(), action_id])
+            self._x("UPDATE actions SET text = ?, updated_at = ? WHERE id = ?", [text, now_iso(), action_id])
             self._audit(actor, action_id, "edited", row["text"], text, "")
 
     def use_saved(self, action_id: int, text: str, actor: str, *, answer: str = "", ask: str = "") -> None:
@@ -207,7 +199,7 @@ class ActionsMixin:
             if row["state"] not in ("pending", "failed", "needs_check"):
                 raise InvalidTransition(f"action {action_id} is {row['state']}; its text can no longer change",
                                         "only pending, failed or needs_check drafts can be edited")
-            self.db.execute(
+            self._x(
                 """UPDATE actions SET text = ?, answer = ?, answer_score = NULL, needs_answer = 0,
                        ask = CASE WHEN ? != '' THEN ? ELSE ask END, updated_at = ? WHERE id = ?""",
                 [text, answer, ask, ask, now_iso(), action_id])
@@ -220,9 +212,9 @@ class ActionsMixin:
             row = self._one("SELECT assigned_to FROM actions WHERE id = ?", [action_id])
             if row is None:
                 raise NotFound(f"no action with id {action_id}", "the inbox lists the open actions")
-            if user and not self._one("SELECT 1 FROM users WHERE name = ? AND NOT disabled", [user]):
+            if user and not self._one("SELECT 1 FROM users WHERE name = ? AND disabled = 0", [user]):
                 raise NotFound(f"no teammate called {user!r}", "`taiwa user list` shows the team")
-            self.db.execute("UPDATE actions SET assigned_to = ?, updated_at = ? WHERE id = ?",
+            self._x("UPDATE actions SET assigned_to = ?, updated_at = ? WHERE id = ?",
                             [user, now_iso(), action_id])
             self._audit(actor, action_id, "assigned", row["assigned_to"], user, "")
 
@@ -236,7 +228,7 @@ class ActionsMixin:
                 raise InvalidTransition(f"action {action_id} is {row['state']}; only open actions can be snoozed",
                                         "nothing to do: it is no longer waiting for anyone")
             value = now_iso(until) if until else None
-            self.db.execute("UPDATE actions SET snoozed_until = ?, updated_at = ? WHERE id = ?",
+            self._x("UPDATE actions SET snoozed_until = ?, updated_at = ? WHERE id = ?",
                             [value, now_iso(), action_id])
             self._audit(actor, action_id, "snoozed" if until else "woken", row["snoozed_until"] or "",
                         value or "", "")
@@ -274,15 +266,16 @@ class ActionsMixin:
 
     def approval_counts(self) -> dict[str, int]:
         """Decisions people made on drafts: approved (ever) and rejected."""
-        row = self._one("""SELECT sum(approved_at IS NOT NULL) AS approved, sum(state = 'rejected') AS rejected,
-                                  sum(intent = 'complaint' AND state IN ('pending', 'approved', 'failed',
-                                      'needs_check')) AS open_complaints
+        row = self._one("""SELECT sum(CASE WHEN approved_at IS NOT NULL THEN 1 ELSE 0 END) AS approved,
+                                  sum(CASE WHEN state = 'rejected' THEN 1 ELSE 0 END) AS rejected,
+                                  sum(CASE WHEN intent = 'complaint' AND state IN ('pending', 'approved', 'failed',
+                                      'needs_check') THEN 1 ELSE 0 END) AS open_complaints
                            FROM actions""")
         return {k: int(v or 0) for k, v in (row or {}).items()}
 
     # ---------------------------------------------------------------- audit
     def _audit(self, actor: str, action_id: int | None, event: str, before: str, after: str, detail: str) -> None:
-        self.db.execute(
+        self._x(
             "INSERT INTO audit (at, actor, action_id, event, before, after, detail) VALUES (?, ?, ?, ?, ?, ?, ?)",
             [now_iso(), actor, action_id, event, before, after, detail])
 
@@ -290,15 +283,6 @@ class ActionsMixin:
         if action_id is None:
             return self._rows("SELECT * FROM audit ORDER BY id DESC LIMIT ?", [limit])
         return self._rows("SELECT * FROM audit WHERE action_id = ? ORDER BY id", [action_id])
-
-
-def _search_match(text: str) -> str:
-    """An FTS5 query for the words of `text` (all must appear, anywhere); '' when no word is long enough for the
-    trigram index (three characters)."""
-    words = [w for w in text.split() if len(w) >= 3]
-    if not words or len(words) != len(text.split()):
-        return ""
-    return " AND ".join('"' + w.replace('"', '""') + '"' for w in words)
 
 
 def _from_julian(jd: float) -> str:

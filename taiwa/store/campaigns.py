@@ -14,7 +14,7 @@ class CampaignsMixin:
     def sync_campaigns(self, campaigns: Sequence[Any]) -> None:
         with self.atomic():
             for c in campaigns:
-                self.db.execute(
+                self._x(
                     """INSERT INTO campaigns (name, hashtags, start, "end", platforms, goals)
                        VALUES (?, ?, ?, ?, ?, ?)
                        ON CONFLICT (name) DO UPDATE SET hashtags = excluded.hashtags, start = excluded.start,
@@ -24,8 +24,8 @@ class CampaignsMixin:
 
     def add_campaign_entries(self, rows: Iterable[tuple[str, int, str]]) -> None:
         with self.atomic():
-            self.db.conn.executemany(
-                "INSERT OR IGNORE INTO campaign_posts (campaign, post_id, hashtag) VALUES (?, ?, ?)", list(rows))
+            self._xmany(
+                "INSERT INTO campaign_posts (campaign, post_id, hashtag) VALUES (?, ?, ?) ON CONFLICT DO NOTHING", list(rows))
 
     def campaign_summary(self, own_handles: Iterable[str] = ()) -> list[dict[str, Any]]:
         """Entries per campaign: originals only, without spam and without the brand's own accounts' posts."""
@@ -33,7 +33,8 @@ class CampaignsMixin:
         marks = ",".join("?" * len(own)) or "NULL"
         return self._rows(
             f"""SELECT c.name, count(p.id) AS entries, count(DISTINCT p.author_id) AS participants,
-                      sum(s.label = 'positive') AS positive, sum(s.label = 'negative') AS negative
+                      sum(CASE WHEN s.label = 'positive' THEN 1 ELSE 0 END) AS positive,
+                      sum(CASE WHEN s.label = 'negative' THEN 1 ELSE 0 END) AS negative
                FROM campaigns c LEFT JOIN campaign_posts cp ON cp.campaign = c.name
                LEFT JOIN posts p ON p.id = cp.post_id AND p.is_repost = 0
                    AND NOT EXISTS (SELECT 1 FROM priorities pr WHERE pr.post_id = cp.post_id AND pr.intent = 'spam')
@@ -64,9 +65,9 @@ class CampaignsMixin:
 
     def raise_alert(self, kind: str, subject: str, window_start: str, detail: str) -> bool:
         """Record an alert once per (kind, subject, window); True when it is new."""
-        cur = self.db.execute(
-            """INSERT OR IGNORE INTO alerts (kind, subject, window_start, detail, created_at)
-               VALUES (?, ?, ?, ?, ?)""", [kind, subject, window_start, detail, now_iso()])
+        cur = self._x(
+            """INSERT INTO alerts (kind, subject, window_start, detail, created_at)
+               VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING""", [kind, subject, window_start, detail, now_iso()])
         return cur.rowcount == 1
 
     def alerts(self, state: str | None = "open") -> list[dict[str, Any]]:
@@ -76,7 +77,7 @@ class CampaignsMixin:
 
     def acknowledge_alert(self, alert_id: int, actor: str) -> None:
         with self.atomic():
-            cur = self.db.execute("UPDATE alerts SET state = 'acknowledged', acknowledged_by = ? WHERE id = ? "
+            cur = self._x("UPDATE alerts SET state = 'acknowledged', acknowledged_by = ? WHERE id = ? "
                                   "AND state = 'open'", [actor, alert_id])
             if cur.rowcount != 1:
                 raise NotFound(f"no open alert with id {alert_id}", "`taiwa inbox` lists the open alerts")

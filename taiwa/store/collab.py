@@ -26,7 +26,7 @@ class CollabMixin:
         if not text:
             raise ValidationError("the note is empty", "write what the team should know")
         with self.atomic():
-            self.db.execute("INSERT INTO notes (subject, author, text, created_at) VALUES (?, ?, ?, ?)",
+            self._x("INSERT INTO notes (subject, author, text, created_at) VALUES (?, ?, ?, ?)",
                             [subject, author, text[:4000], now_iso()])
             self._audit(author, action_id, "note", "", text[:4000], subject)
 
@@ -41,14 +41,15 @@ class CollabMixin:
         if not tag:
             raise ValidationError("the tag is empty", "a word or two, e.g. vip or 'press'")
         with self.atomic():
-            cur = self.db.execute("INSERT OR IGNORE INTO labels (subject, tag, added_by, added_at) VALUES (?, ?, ?, ?)",
+            cur = self._x("INSERT INTO labels (subject, tag, added_by, added_at) VALUES (?, ?, ?, ?) "
+                          "ON CONFLICT DO NOTHING",
                                   [subject, tag, actor, now_iso()])
             if cur.rowcount:
                 self._audit(actor, action_id, "tagged", "", tag, subject)
 
     def remove_label(self, subject: str, tag: str, actor: str, *, action_id: int | None = None) -> None:
         with self.atomic():
-            cur = self.db.execute("DELETE FROM labels WHERE subject = ? AND tag = ?", [subject, tag])
+            cur = self._x("DELETE FROM labels WHERE subject = ? AND tag = ?", [subject, tag])
             if not cur.rowcount:
                 raise NotFound(f"no tag {tag!r} here", "the tags are listed beside the item")
             self._audit(actor, action_id, "untagged", tag, "", subject)
@@ -63,12 +64,12 @@ class CollabMixin:
 
     # ---------------------------------------------------------------- presence
     def touch_presence(self, action_id: int, user: str, now: dt.datetime | None = None) -> None:
-        self.db.execute("""INSERT INTO presence (action_id, user, seen_at) VALUES (?, ?, ?)
-                           ON CONFLICT (action_id, user) DO UPDATE SET seen_at = excluded.seen_at""",
+        self._x("""INSERT INTO presence (action_id, "user", seen_at) VALUES (?, ?, ?)
+                           ON CONFLICT (action_id, "user") DO UPDATE SET seen_at = excluded.seen_at""",
                         [action_id, user, now_iso(now)])
 
     def leave(self, action_id: int, user: str) -> None:
-        self.db.execute("DELETE FROM presence WHERE action_id = ? AND user = ?", [action_id, user])
+        self._x('DELETE FROM presence WHERE action_id = ? AND "user" = ?', [action_id, user])
 
     def present(self, action_ids: Sequence[int], now: dt.datetime | None = None) -> dict[int, list[str]]:
         """Who has each item open right now."""
@@ -76,8 +77,8 @@ class CollabMixin:
             return {}
         since = now_iso((now or dt.datetime.now(dt.timezone.utc)) - dt.timedelta(seconds=PRESENCE_SECONDS))
         out: dict[int, list[str]] = {}
-        for r in self._rows(f"SELECT action_id, user FROM presence WHERE seen_at >= ? AND action_id IN "
-                            f"({','.join('?' * len(action_ids))}) ORDER BY user", [since, *action_ids]):
+        for r in self._rows(f'SELECT action_id, "user" FROM presence WHERE seen_at >= ? AND action_id IN '
+                            f"({','.join('?' * len(action_ids))}) ORDER BY \"user\"", [since, *action_ids]):
             out.setdefault(r["action_id"], []).append(r["user"])
         return out
 
@@ -100,8 +101,8 @@ class CollabMixin:
             row = self._one(f"SELECT {field} AS v FROM priorities WHERE post_id = ?", [post_id])
             if row is None:
                 raise NotFound(f"post {post_id} has not been ranked yet", "run `taiwa listen` first")
-            self.db.execute(f"UPDATE priorities SET {field} = ? WHERE post_id = ?", [value, post_id])
-            self.db.execute("INSERT INTO corrections (post_id, field, before, after, actor, at) VALUES (?, ?, ?, ?, ?, ?)",
+            self._x(f"UPDATE priorities SET {field} = ? WHERE post_id = ?", [value, post_id])
+            self._x("INSERT INTO corrections (post_id, field, before, after, actor, at) VALUES (?, ?, ?, ?, ?, ?)",
                             [post_id, field, row["v"] or "", value, actor, now_iso()])
             self._audit(actor, None, f"{field}_corrected", row["v"] or "", value, f"post {post_id}")
 

@@ -35,7 +35,7 @@ class DaemonMixin:
                     return row
                 self._audit("taiwa", None, "lock_taken_over", f"pid {row['pid']}@{row['host']}",
                             f"pid {pid}@{host}", "stale heartbeat" if not fresh else "holder is not running")
-            self.db.execute(
+            self._x(
                 """INSERT INTO daemon_lock (id, pid, host, started_at, heartbeat_at) VALUES (1, ?, ?, ?, ?)
                    ON CONFLICT (id) DO UPDATE SET pid = excluded.pid, host = excluded.host,
                        started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at""",
@@ -44,32 +44,32 @@ class DaemonMixin:
 
     def heartbeat(self, pid: int, now: dt.datetime | None = None) -> bool:
         """Refresh our lock; False when another daemon has taken it (we must stop)."""
-        cur = self.db.execute("UPDATE daemon_lock SET heartbeat_at = ? WHERE id = 1 AND pid = ?", [now_iso(now), pid])
+        cur = self._x("UPDATE daemon_lock SET heartbeat_at = ? WHERE id = 1 AND pid = ?", [now_iso(now), pid])
         return cur.rowcount == 1
 
     def release_lock(self, pid: int) -> None:
-        self.db.execute("DELETE FROM daemon_lock WHERE id = 1 AND pid = ?", [pid])
+        self._x("DELETE FROM daemon_lock WHERE id = 1 AND pid = ?", [pid])
 
     def lock_holder(self) -> dict[str, Any] | None:
         return self._one("SELECT * FROM daemon_lock WHERE id = 1")
 
     def record_job(self, name: str, *, at: dt.datetime, duration_s: float, result: str = "", error: str = "",
                    next_run_at: dt.datetime | None = None) -> None:
-        self.db.execute(
+        self._x(
             """INSERT INTO jobs (name, runs, errors, failing, last_run_at, last_duration_s, last_result, last_error,
                                  next_run_at)
                VALUES (?, 1, ?, ?, ?, ?, ?, ?, ?)
-               ON CONFLICT (name) DO UPDATE SET runs = runs + 1, errors = errors + excluded.errors,
-                   failing = CASE WHEN excluded.errors > 0 THEN failing + 1 ELSE 0 END,
+               ON CONFLICT (name) DO UPDATE SET runs = jobs.runs + 1, errors = jobs.errors + excluded.errors,
+                   failing = CASE WHEN excluded.errors > 0 THEN jobs.failing + 1 ELSE 0 END,
                    last_run_at = excluded.last_run_at, last_duration_s = excluded.last_duration_s,
                    last_result = excluded.last_result,
-                   last_error = CASE WHEN excluded.last_error != '' THEN excluded.last_error ELSE last_error END,
+                   last_error = CASE WHEN excluded.last_error != '' THEN excluded.last_error ELSE jobs.last_error END,
                    next_run_at = excluded.next_run_at""",
             [name, 1 if error else 0, 1 if error else 0, now_iso(at), round(duration_s, 3), result, error,
              now_iso(next_run_at) if next_run_at else None])
 
     def set_next_run(self, name: str, next_run_at: dt.datetime | None) -> None:
-        self.db.execute(
+        self._x(
             """INSERT INTO jobs (name, next_run_at) VALUES (?, ?)
                ON CONFLICT (name) DO UPDATE SET next_run_at = excluded.next_run_at""",
             [name, now_iso(next_run_at) if next_run_at else None])
@@ -83,37 +83,22 @@ class DaemonMixin:
         out = {"raw_cleared": 0, "posts_deleted": 0}
         with self.atomic():
             if raw_before:
-                out["raw_cleared"] = self.db.execute(
+                out["raw_cleared"] = self._x(
                     "UPDATE posts SET raw = '{}' WHERE created_at < ? AND raw != '{}'", [raw_before]).rowcount
             if nothing_before:
-                out["posts_deleted"] = self.db.execute(
+                out["posts_deleted"] = self._x(
                     """DELETE FROM posts WHERE created_at < ?
                          AND NOT EXISTS (SELECT 1 FROM actions ac WHERE ac.post_id = posts.id)
                          AND NOT EXISTS (SELECT 1 FROM campaign_posts cp WHERE cp.post_id = posts.id)
                          AND NOT EXISTS (SELECT 1 FROM incident_posts ip WHERE ip.post_id = posts.id)
                          AND NOT EXISTS (SELECT 1 FROM followups f WHERE f.answer_post_id = posts.id)
-                         AND NOT EXISTS (SELECT 1 FROM actions ac, json_each(ac.conversation) je
-                                         WHERE je.value = posts.id)""", [nothing_before]).rowcount
+                         AND NOT EXISTS (SELECT 1 FROM actions ac WHERE {in_conversation})"""
+                    .format(in_conversation=self.sql.in_json_list("posts.id", "ac.conversation")),
+                    [nothing_before]).rowcount
             if any(out.values()):
                 self._audit("taiwa", None, "retention", "", "",
                             f"{out['raw_cleared']} raw records cleared, {out['posts_deleted']} posts deleted")
         return out
-
-    def backup_to(self, target: str) -> None:
-        """A consistent copy of the database in `target`: SQLite's VACUUM INTO reads one snapshot (a single read
-        transaction in WAL mode), so it is safe while the daemon and the inbox write and never waits for them to
-        pause, unlike the page-by-page backup API, which starts over whenever another connection writes."""
-        self.db.execute("VACUUM INTO ?", [target])
-
-    def restore_from(self, source: str, progress=None) -> None:
-        """Replace this database's contents with a backup's, through SQLite's backup API."""
-        import sqlite3
-
-        src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
-        try:
-            src.backup(self.db.conn, pages=256, progress=progress)
-        finally:
-            src.close()
 
     def jobs(self) -> list[dict[str, Any]]:
         return self._rows("SELECT * FROM jobs ORDER BY name")
@@ -134,9 +119,12 @@ class DaemonMixin:
     def snapshot_campaigns(self, at: dt.datetime, own_handles: Iterable[str] = ()) -> int:
         rows = self.campaign_summary(own_handles)
         with self.atomic():
-            self.db.conn.executemany(
-                """INSERT OR REPLACE INTO campaign_snapshots (campaign, at, entries, participants, positive, negative)
-                   VALUES (?, ?, ?, ?, ?, ?)""",
+            self._xmany(
+                """INSERT INTO campaign_snapshots (campaign, at, entries, participants, positive, negative)
+                   VALUES (?, ?, ?, ?, ?, ?)
+                   ON CONFLICT (campaign, at) DO UPDATE SET entries = excluded.entries,
+                       participants = excluded.participants, positive = excluded.positive,
+                       negative = excluded.negative""",
                 [(r["name"], now_iso(at), r["entries"], r["participants"], r["positive"] or 0, r["negative"] or 0)
                  for r in rows])
         return len(rows)
@@ -154,9 +142,9 @@ class DaemonMixin:
                WHERE ac.kind = 'reply' AND ac.state = 'sent' AND ac.asks != '' AND f.id IS NULL""")
 
     def add_followup(self, action_id: int, author_id: str, asks: str, due_at: dt.datetime | None) -> None:
-        self.db.execute(
-            """INSERT OR IGNORE INTO followups (action_id, author_id, asks, due_at, created_at)
-               VALUES (?, ?, ?, ?, ?)""", [action_id, author_id, asks, now_iso(due_at) if due_at else None,
+        self._x(
+            """INSERT INTO followups (action_id, author_id, asks, due_at, created_at)
+               VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING""", [action_id, author_id, asks, now_iso(due_at) if due_at else None,
                                            now_iso()])
 
     def waiting_followups(self) -> list[dict[str, Any]]:
@@ -181,7 +169,7 @@ class DaemonMixin:
         if set(fields) - allowed:
             raise ValueError(set(fields) - allowed)
         sets = ", ".join(f"{k} = ?" for k in fields)
-        self.db.execute(f"UPDATE followups SET {sets} WHERE id = ?", [*fields.values(), followup_id])
+        self._x(f"UPDATE followups SET {sets} WHERE id = ?", [*fields.values(), followup_id])
 
     def followup_action(self, post_id: int, followup_of: int) -> int | None:
         return self._scalar("SELECT id FROM actions WHERE post_id = ? AND followup_of = ?", [post_id, followup_of])

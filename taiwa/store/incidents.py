@@ -33,23 +33,24 @@ class IncidentsMixin:
 
     def create_incident(self, topic: str, first_post: int, *, at: str) -> int:
         with self.atomic():
-            cur = self.db.execute(
-                """INSERT INTO incidents (topic, first_seen, last_seen, created_at) VALUES (?, ?, ?, ?)""",
+            incident = self._scalar(
+                "INSERT INTO incidents (topic, first_seen, last_seen, created_at) VALUES (?, ?, ?, ?) RETURNING id",
                 [topic, at, at, now_iso()])
-            incident = cur.lastrowid
-            self.db.execute("INSERT OR IGNORE INTO incident_posts (post_id, incident_id, similarity) VALUES (?, ?, 1)",
+            self._x("INSERT INTO incident_posts (post_id, incident_id, similarity) VALUES (?, ?, 1) "
+                    "ON CONFLICT DO NOTHING",
                             [first_post, incident])
         return incident
 
     def add_to_incident(self, incident_id: int, post_id: int, similarity: float) -> None:
-        self.db.execute("INSERT OR IGNORE INTO incident_posts (post_id, incident_id, similarity) VALUES (?, ?, ?)",
+        self._x("INSERT INTO incident_posts (post_id, incident_id, similarity) VALUES (?, ?, ?) "
+                "ON CONFLICT DO NOTHING",
                         [post_id, incident_id, similarity])
 
     def update_incident(self, incident_id: int, **fields: Any) -> None:
         allowed = {"size", "authors", "first_seen", "last_seen", "representative_post_id", "title"}
         if set(fields) - allowed:
             raise ValueError(f"unknown incident fields {set(fields) - allowed}")
-        self.db.execute(f"UPDATE incidents SET {', '.join(f'{k} = ?' for k in fields)} WHERE id = ?",
+        self._x(f"UPDATE incidents SET {', '.join(f'{k} = ?' for k in fields)} WHERE id = ?",
                         [*fields.values(), incident_id])
 
     def incident(self, incident_id: int) -> dict[str, Any]:

@@ -17,8 +17,8 @@ class PeopleMixin:
         """Every account of the customer this author belongs to (the author included)."""
         return self._rows(
             """SELECT id, platform, handle, name, followers FROM authors
-               WHERE person = :p OR id = :p
-               ORDER BY platform, handle""", {"p": self.person_of(author_id)})
+               WHERE person = ? OR id = ?
+               ORDER BY platform, handle""", [self.person_of(author_id)] * 2)
 
     def link_authors(self, author_id: str, other_id: str, *, actor: str) -> list[dict[str, Any]]:
         """One customer, two accounts: every account of `other_id`'s customer joins `author_id`'s. Audited."""
@@ -28,7 +28,7 @@ class PeopleMixin:
                     raise NotFound(f"no author {a}", "`taiwa link` takes platform:handle of accounts taiwa has seen")
             keep, old = self.person_of(author_id), self.person_of(other_id)
             if keep != old:
-                self.db.execute("UPDATE authors SET person = ? WHERE person = ? OR id = ?", [keep, old, old])
+                self._x("UPDATE authors SET person = ? WHERE person = ? OR id = ?", [keep, old, old])
                 self._audit(actor, None, "accounts_linked", other_id, author_id, "")
         return self.linked_accounts(author_id)
 
@@ -37,9 +37,9 @@ class PeopleMixin:
         with self.atomic():
             person = self.person_of(author_id)
             others = [r["id"] for r in self.linked_accounts(author_id) if r["id"] != author_id]
-            self.db.execute("UPDATE authors SET person = NULL WHERE id = ?", [author_id])
+            self._x("UPDATE authors SET person = NULL WHERE id = ?", [author_id])
             if person == author_id and others:   # the others keep a person id of their own
-                self.db.execute(f"UPDATE authors SET person = ? WHERE id IN ({','.join('?' * len(others))})",
+                self._x(f"UPDATE authors SET person = ? WHERE id IN ({','.join('?' * len(others))})",
                                 [others[0], *others])
             self._audit(actor, None, "account_unlinked", author_id, "", "")
 
@@ -49,9 +49,9 @@ class PeopleMixin:
             # CROSS JOIN fixes the order (the customer's accounts, their posts, those posts' drafts): every step is
             # an index look-up, never a scan of all pending drafts.
             """SELECT ac.* FROM authors au CROSS JOIN posts p CROSS JOIN actions ac
-               WHERE p.author_id = au.id AND ac.post_id = p.id AND (au.person = :p OR au.id = :p)
+               WHERE p.author_id = au.id AND ac.post_id = p.id AND (au.person = ? OR au.id = ?)
                  AND ac.kind = 'reply' AND ac.state = 'pending' AND ac.followup_of IS NULL
-               ORDER BY ac.id DESC LIMIT 1""", {"p": self.person_of(author_id)})
+               ORDER BY ac.id DESC LIMIT 1""", [self.person_of(author_id)] * 2)
 
     def merge_into(self, action_id: int, fields: dict[str, Any], *, actor: str = "taiwa") -> bool:
         """A customer's new post joins their open draft: the action now answers that post (and lists the earlier
@@ -73,7 +73,7 @@ class PeopleMixin:
         if "recalled" in values and not isinstance(values["recalled"], str):
             values["recalled"] = _to_json(values["recalled"]) if values["recalled"] else ""
         values["updated_at"] = now_iso()
-        self.db.execute(f"UPDATE actions SET {', '.join(f'{k} = ?' for k in values)} WHERE id = ? "
+        self._x(f"UPDATE actions SET {', '.join(f'{k} = ?' for k in values)} WHERE id = ? "
                         "AND state = 'pending'", [*values.values(), action_id])
         self._audit(actor, action_id, "merged", str(row["post_id"]), str(fields.get("post_id", row["post_id"])),
                     "the customer wrote again; this draft now answers their newest post")
@@ -93,8 +93,8 @@ class PeopleMixin:
     def reply_for_post(self, post_id: int) -> dict[str, Any] | None:
         """The reply that answers this post: its own, or the conversation's it joined (not follow-ups)."""
         return self._one(
-            """SELECT ac.* FROM actions ac WHERE ac.kind = 'reply' AND ac.followup_of IS NULL AND
-                   (ac.post_id = ? OR EXISTS (SELECT 1 FROM json_each(ac.conversation) WHERE value = ?))
+            f"""SELECT ac.* FROM actions ac WHERE ac.kind = 'reply' AND ac.followup_of IS NULL AND
+                   (ac.post_id = ? OR {self.sql.in_json_list("?", "ac.conversation")})
                ORDER BY ac.id DESC LIMIT 1""", [post_id, post_id])
 
     def open_replies_by_person(self) -> dict[str, int]:
@@ -125,18 +125,18 @@ class PeopleMixin:
             amarks = ",".join("?" * len(action_ids)) or "NULL"
             counts = {"posts": len(post_ids), "actions": len(action_ids)}
             # Audit rows about their actions keep who/when/state, lose any text (edits quote the reply).
-            self.db.execute(f"UPDATE audit SET before = CASE WHEN event = 'edited' THEN '' ELSE before END, "
+            self._x(f"UPDATE audit SET before = CASE WHEN event = 'edited' THEN '' ELSE before END, "
                             f"after = CASE WHEN event = 'edited' THEN '' ELSE after END, detail = '' "
                             f"WHERE action_id IN ({amarks})", action_ids)
-            counts["followups"] = self.db.execute(
+            counts["followups"] = self._x(
                 f"DELETE FROM followups WHERE author_id = ? OR action_id IN ({amarks})", [author_id, *action_ids]
             ).rowcount
             for table, col in (("actions", "post_id"), ("sentiments", "post_id"), ("priorities", "post_id"),
                                ("campaign_posts", "post_id")):
-                self.db.execute(f"DELETE FROM {table} WHERE {col} IN ({marks})", post_ids)
-            self.db.execute("DELETE FROM posts WHERE author_id = ?", [author_id])
-            self.db.execute("UPDATE authors SET person = NULL WHERE person = ?", [author_id])
-            self.db.execute("DELETE FROM authors WHERE id = ?", [author_id])
+                self._x(f"DELETE FROM {table} WHERE {col} IN ({marks})", post_ids)
+            self._x("DELETE FROM posts WHERE author_id = ?", [author_id])
+            self._x("UPDATE authors SET person = NULL WHERE person = ?", [author_id])
+            self._x("DELETE FROM authors WHERE id = ?", [author_id])
             self._audit(actor, None, "author_forgotten", "", "", f"{counts['posts']} posts, {counts['actions']} "
                         f"actions erased on request")
         return counts

@@ -41,7 +41,7 @@ class PostsMixin:
                               _to_json(p.hashtags), _to_json(p.mentions), listener, _raw_json(p.raw), stamp))
         with self.atomic():
             before = self._scalar("SELECT coalesce(max(id), 0) FROM posts")
-            self.db.conn.executemany(
+            self._xmany(
                 """INSERT INTO authors (id, platform, platform_id, handle, name, followers, verified,
                                         first_seen_at, last_seen_at)
                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -49,7 +49,7 @@ class PostsMixin:
                        followers = excluded.followers, verified = excluded.verified,
                        last_seen_at = excluded.last_seen_at""",
                 list(author_rows.values()))
-            self.db.conn.executemany(
+            self._xmany(
                 """INSERT INTO posts (platform, platform_id, author_id, text, lang, created_at, url,
                        conversation_id, in_reply_to_id, is_repost, can_reply, likes, reposts, replies,
                        hashtags, mentions, source, raw, ingested_at)
@@ -59,13 +59,13 @@ class PostsMixin:
                 post_rows)
             new = self._scalar("SELECT count(*) FROM posts WHERE id > ?", [before])
             if cursor is not None:
-                self.db.execute(
+                self._x(
                     """INSERT INTO cursors (listener, position, updated_at, posts_read) VALUES (?, ?, ?, ?)
                        ON CONFLICT (listener) DO UPDATE SET position = excluded.position,
-                           updated_at = excluded.updated_at, posts_read = posts_read + excluded.posts_read""",
+                           updated_at = excluded.updated_at, posts_read = cursors.posts_read + excluded.posts_read""",
                     [listener, cursor, stamp, len(posts)])
             if problems:
-                self.db.conn.executemany(
+                self._xmany(
                     "INSERT INTO ingest_problems (listener, at, location, reason) VALUES (?, ?, ?, ?)",
                     [(listener, stamp, *_split_problem(p)) for p in problems])
             if reads and reads[1]:
@@ -74,7 +74,7 @@ class PostsMixin:
 
     # ---------------------------------------------------------------- listener state and platform usage
     def pause_listener(self, listener: str, until: dt.datetime, reason: str) -> None:
-        self.db.execute(
+        self._x(
             """INSERT INTO listener_state (listener, paused_until, pause_reason) VALUES (?, ?, ?)
                ON CONFLICT (listener) DO UPDATE SET paused_until = excluded.paused_until,
                    pause_reason = excluded.pause_reason""", [listener, now_iso(until), reason])
@@ -88,12 +88,13 @@ class PostsMixin:
         return (until, row["pause_reason"]) if until > (now or dt.datetime.now(dt.timezone.utc)) else None
 
     def record_run(self, listener: str, result: str, error: str = "", at: dt.datetime | None = None) -> None:
-        self.db.execute(
+        self._x(
             """INSERT INTO listener_state (listener, last_run_at, last_result, errors, last_error)
                VALUES (?, ?, ?, ?, ?)
                ON CONFLICT (listener) DO UPDATE SET last_run_at = excluded.last_run_at,
-                   last_result = excluded.last_result, errors = errors + excluded.errors,
-                   last_error = CASE WHEN excluded.last_error != '' THEN excluded.last_error ELSE last_error END""",
+                   last_result = excluded.last_result, errors = listener_state.errors + excluded.errors,
+                   last_error = CASE WHEN excluded.last_error != '' THEN excluded.last_error
+                                     ELSE listener_state.last_error END""",
             [listener, now_iso(at), result, 1 if error else 0, error])
 
     def listener_states(self) -> list[dict[str, Any]]:
@@ -101,10 +102,10 @@ class PostsMixin:
 
     def add_usage(self, platform: str, *, reads: int = 0, writes: int = 0, at: dt.datetime | None = None) -> None:
         month = (at or dt.datetime.now(dt.timezone.utc)).strftime("%Y-%m")
-        self.db.execute(
+        self._x(
             """INSERT INTO platform_usage (platform, month, reads, writes) VALUES (?, ?, ?, ?)
-               ON CONFLICT (platform, month) DO UPDATE SET reads = reads + excluded.reads,
-                   writes = writes + excluded.writes""", [platform, month, reads, writes])
+               ON CONFLICT (platform, month) DO UPDATE SET reads = platform_usage.reads + excluded.reads,
+                   writes = platform_usage.writes + excluded.writes""", [platform, month, reads, writes])
 
     def usage(self, platform: str, at: dt.datetime | None = None) -> dict[str, int]:
         month = (at or dt.datetime.now(dt.timezone.utc)).strftime("%Y-%m")
@@ -115,7 +116,7 @@ class PostsMixin:
         return self._scalar("SELECT position FROM cursors WHERE listener = ?", [listener])
 
     def reset_cursor(self, listener: str) -> None:
-        self.db.execute("DELETE FROM cursors WHERE listener = ?", [listener])
+        self._x("DELETE FROM cursors WHERE listener = ?", [listener])
 
     def cursors(self) -> list[dict[str, Any]]:
         return self._rows("SELECT * FROM cursors ORDER BY listener")
@@ -172,7 +173,7 @@ class PostsMixin:
         data = [(pid, s.label, s.scores["negative"], s.scores["neutral"], s.scores["positive"], s.model_id, stamp)
                 for pid, s in rows]
         with self.atomic():
-            self.db.conn.executemany(
+            self._xmany(
                 """INSERT INTO sentiments (post_id, label, negative, neutral, positive, model_id, classified_at)
                    VALUES (?, ?, ?, ?, ?, ?, ?)
                    ON CONFLICT (post_id) DO UPDATE SET label = excluded.label, negative = excluded.negative,
@@ -187,7 +188,7 @@ class PostsMixin:
         data = [(pid, model, np.asarray(v, dtype=np.float32).tobytes()) for pid, v in rows if v is not None]
         if data:
             with self.atomic():
-                self.db.conn.executemany(
+                self._xmany(
                     """INSERT INTO post_vectors (post_id, model, vector) VALUES (?, ?, ?)
                        ON CONFLICT (post_id) DO UPDATE SET model = excluded.model, vector = excluded.vector""", data)
 
@@ -196,8 +197,8 @@ class PostsMixin:
 
         if not post_ids:
             return {}
-        rows = self.db.execute(f"SELECT post_id, vector FROM post_vectors WHERE post_id IN "
-                               f"({','.join('?' * len(post_ids))})", list(post_ids)).fetchall()
+        rows = self._x(f"SELECT post_id, vector FROM post_vectors WHERE post_id IN "
+                       f"({','.join('?' * len(post_ids))})", list(post_ids)).fetchall()
         return {pid: np.frombuffer(blob, dtype=np.float32) for pid, blob in rows}
 
     def correct_sentiment(self, post_id: int, label: str, actor: str) -> None:
@@ -206,7 +207,7 @@ class PostsMixin:
         scores = {k: (1.0 if k == label else 0.0) for k in ("negative", "neutral", "positive")}
         with self.atomic():
             before = self._scalar("SELECT label FROM sentiments WHERE post_id = ?", [post_id]) or ""
-            self.db.execute(
+            self._x(
                 """INSERT INTO sentiments (post_id, label, negative, neutral, positive, model_id, source,
                        classified_at) VALUES (?, ?, ?, ?, ?, 'human', 'human', ?)
                    ON CONFLICT (post_id) DO UPDATE SET label = excluded.label, negative = excluded.negative,
@@ -226,7 +227,7 @@ class PostsMixin:
                  _to_json(r.get("rules", [])), _to_json(r.get("tags", [])), r.get("topic", ""), r.get("topic_score"),
                  _to_json(r.get("topic_evidence", []))) for r in rows]
         with self.atomic():
-            self.db.conn.executemany(
+            self._xmany(
                 """INSERT INTO priorities (post_id, score, intent, sentiment_c, intent_c, reach_c, recency_c,
                        campaign_c, reasons, computed_at, escalated, rules, tags, topic, topic_score,
                        topic_evidence)
@@ -261,8 +262,8 @@ class PostsMixin:
                       (SELECT f.state FROM followups f JOIN actions a ON a.id = f.action_id
                          WHERE a.post_id = p.id ORDER BY f.id DESC LIMIT 1) AS followup_state
                FROM posts p LEFT JOIN sentiments s ON s.post_id = p.id LEFT JOIN priorities pr ON pr.post_id = p.id
-               WHERE p.author_id IN (SELECT id FROM authors WHERE person = ?1 OR id = ?1)
+               WHERE p.author_id IN (SELECT id FROM authors WHERE person = ? OR id = ?)
                  AND p.id != ?{window}
                ORDER BY p.created_at DESC LIMIT ?""",
-            [self.person_of(author_id), exclude_post or -1, *([now_iso(before)] if before else []),
+            [*[self.person_of(author_id)] * 2, exclude_post or -1, *([now_iso(before)] if before else []),
              *([now_iso(since)] if since else []), limit])

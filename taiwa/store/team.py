@@ -25,7 +25,7 @@ class TeamMixin:
             if self._one("SELECT 1 FROM users WHERE name = ?", [name]):
                 raise ValidationError(f"user {name!r} already exists",
                                       "`taiwa user passwd` changes a password, `taiwa user role` a role")
-            self.db.execute("INSERT INTO users (name, role, password_hash, created_at) VALUES (?, ?, ?, ?)",
+            self._x("INSERT INTO users (name, role, password_hash, created_at) VALUES (?, ?, ?, ?)",
                             [name, role, hash_password(password), now_iso()])
             self._audit(actor, None, "user_added", "", role, name)
 
@@ -38,18 +38,18 @@ class TeamMixin:
             if role is not None:
                 if role not in ROLES:
                     raise ValidationError(f"unknown role {role!r}", f"use one of: {', '.join(ROLES)}")
-                self.db.execute("UPDATE users SET role = ? WHERE name = ?", [role, name])
+                self._x("UPDATE users SET role = ? WHERE name = ?", [role, name])
                 self._audit(actor, None, "user_role", row["role"], role, name)
             if password is not None:
                 if len(password) < 10:
                     raise ValidationError("the password is shorter than 10 characters", "choose a longer one")
-                self.db.execute("UPDATE users SET password_hash = ? WHERE name = ?", [hash_password(password), name])
-                self.db.execute("DELETE FROM web_sessions WHERE user = ?", [name])
+                self._x("UPDATE users SET password_hash = ? WHERE name = ?", [hash_password(password), name])
+                self._x('DELETE FROM web_sessions WHERE "user" = ?', [name])
                 self._audit(actor, None, "user_password", "", "", name)
             if disabled is not None:
-                self.db.execute("UPDATE users SET disabled = ? WHERE name = ?", [int(disabled), name])
+                self._x("UPDATE users SET disabled = ? WHERE name = ?", [int(disabled), name])
                 if disabled:
-                    self.db.execute("DELETE FROM web_sessions WHERE user = ?", [name])
+                    self._x('DELETE FROM web_sessions WHERE "user" = ?', [name])
                 self._audit(actor, None, "user_disabled" if disabled else "user_enabled", "", "", name)
 
     def users(self) -> list[dict[str, Any]]:
@@ -64,7 +64,7 @@ class TeamMixin:
         if not check_password(password, row["password_hash"]) or row["disabled"]:
             return None
         if needs_rehash(row["password_hash"]):   # made with an older, cheaper cost: upgrade it now we know it
-            self.db.execute("UPDATE users SET password_hash = ? WHERE name = ? AND password_hash = ?",
+            self._x("UPDATE users SET password_hash = ? WHERE name = ? AND password_hash = ?",
                             [hash_password(password), name, row["password_hash"]])
         return {"name": row["name"], "role": row["role"]}
 
@@ -73,8 +73,8 @@ class TeamMixin:
         now = now or dt.datetime.now(dt.timezone.utc)
         token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
         with self.atomic():
-            self.db.execute("DELETE FROM web_sessions WHERE expires_at < ?", [now_iso(now)])
-            self.db.execute("INSERT INTO web_sessions (token_hash, user, csrf, created_at, expires_at) "
+            self._x("DELETE FROM web_sessions WHERE expires_at < ?", [now_iso(now)])
+            self._x('INSERT INTO web_sessions (token_hash, "user", csrf, created_at, expires_at) '
                             "VALUES (?, ?, ?, ?, ?)", [_token_hash(token), user, csrf, now_iso(now),
                                                         now_iso(now + dt.timedelta(hours=SESSION_HOURS))])
             self._audit(user, None, "signed_in", "", "", "")
@@ -85,12 +85,12 @@ class TeamMixin:
         if not token:
             return None
         return self._one(
-            """SELECT u.name, u.role, ws.csrf FROM web_sessions ws JOIN users u ON u.name = ws.user
-               WHERE ws.token_hash = ? AND ws.expires_at > ? AND NOT u.disabled""",
+            """SELECT u.name, u.role, ws.csrf FROM web_sessions ws JOIN users u ON u.name = ws."user"
+               WHERE ws.token_hash = ? AND ws.expires_at > ? AND u.disabled = 0""",
             [_token_hash(token), now_iso(now)])
 
     def end_session(self, token: str) -> None:
-        self.db.execute("DELETE FROM web_sessions WHERE token_hash = ?", [_token_hash(token)])
+        self._x("DELETE FROM web_sessions WHERE token_hash = ?", [_token_hash(token)])
 
     def stale_sending(self, older_than: dt.datetime) -> list[int]:
         """Actions left in `sending` by a sender that died (claimed before `older_than`)."""
@@ -105,4 +105,4 @@ class TeamMixin:
                       max(coalesce(pr.escalated, 0)) AS escalated, max(ac.intent) AS intent
                FROM actions ac JOIN posts p ON p.id = ac.post_id LEFT JOIN sentiments s ON s.post_id = p.id
                LEFT JOIN priorities pr ON pr.post_id = p.id
-               WHERE ac.kind = 'reply' AND ac.state = 'sent' GROUP BY p.id""")
+               WHERE ac.kind = 'reply' AND ac.state = 'sent' GROUP BY p.id, p.platform, s.label, p.created_at""")

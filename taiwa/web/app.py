@@ -95,7 +95,7 @@ class Inbox(ListPages, ItemPages):
 
     # ------------------------------------------------------------------ plumbing
     def store(self) -> Store:
-        return Store(self.config.database, migrate=False)
+        return Store(self.config.database, migrate=False, pooled=True)
 
     def render(self, request: Request, name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
         nonce = secrets.token_urlsafe(16)

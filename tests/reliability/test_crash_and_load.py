@@ -70,7 +70,7 @@ def test_sigkill_at_random_points_of_a_replay_then_restart_stores_every_post_exa
     s = Store(db)
     ids = {int(r[0]) for r in s.db.execute("SELECT platform_id FROM posts").fetchall()}
     assert s.count("posts") == POSTS and ids == set(range(POSTS))
-    assert s._scalar("SELECT count(*) FROM (SELECT platform_id FROM posts GROUP BY platform_id HAVING count(*) > 1)") == 0
+    assert s._scalar("SELECT count(*) FROM (SELECT platform_id FROM posts GROUP BY platform_id HAVING count(*) > 1) AS d") == 0
     cursor = s.cursor(next(c["listener"] for c in s.cursors()))
     assert cursor is not None
     print(f"{POSTS} posts: SIGKILL at {killed_at} stored; after restart {s.count('posts')}, each exactly once")
@@ -108,7 +108,7 @@ def test_a_sender_killed_between_the_platform_call_and_the_state_update_is_never
     action_id = store.actions_in_state("pending")[0]["id"]
     approval.approve(store, action_id, actor="ann")
     platform_log = tmp_path / "platform.log"
-    proc = subprocess.Popen([sys.executable, "-c", SENDER, str(store.path), str(platform_log)],
+    proc = subprocess.Popen([sys.executable, "-c", SENDER, str(store.database), str(platform_log)],
                             stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "CALLED"
     proc.send_signal(signal.SIGKILL)
