@@ -117,6 +117,8 @@ SECTIONS: dict[str, dict[str, Setting]] = {
         "heartbeat_seconds": Setting("float", 10.0, "How often the daemon refreshes its lock"),
         "retention_hours": Setting("float", 24.0, "How often old data is pruned ([retention])"),
         "lock_stale_seconds": Setting("float", 90.0, "A lock not refreshed for this long is taken over"),
+        "lease_seconds": Setting("float", 60.0, "Workers (PostgreSQL): a listener stream's lease lasts this long "
+                                                "unless renewed; then another worker takes it over"),
         "log_file": Setting("str", "taiwa.log", "JSON-lines log, rotated at 5 MB (relative to this file)"),
     },
     "followups": {
@@ -367,7 +369,8 @@ RANGES: dict[str, tuple[float | None, float | None, bool]] = {
     "responder.memory_days": AT_LEAST_0, "responder.memory_items": AT_LEAST_0,
     "interval_minutes": POSITIVE, "process_seconds": POSITIVE, "send_seconds": POSITIVE,
     "followup_minutes": POSITIVE, "snapshot_minutes": POSITIVE, "heartbeat_seconds": POSITIVE,
-    "lock_stale_seconds": POSITIVE, "checkin_hours": POSITIVE, "reminder_days": POSITIVE, "wait_days": POSITIVE,
+    "lock_stale_seconds": POSITIVE, "lease_seconds": POSITIVE, "checkin_hours": POSITIVE,
+    "reminder_days": POSITIVE, "wait_days": POSITIVE,
     "topic_threshold": (0, 20, False), "incident_window_hours": POSITIVE, "incident_similarity": (-1, 1, False),
     "incident_alert_at": (2, None, False), "escalated_hours": POSITIVE, "complaint_hours": POSITIVE,
     "question_hours": POSITIVE, "other_hours": POSITIVE, "raw_days": AT_LEAST_0, "nothing_days": AT_LEAST_0,

@@ -84,3 +84,8 @@ class PlatformAuthError(TaiwaError):
 class SendUncertain(SendError):
     """The platform call may or may not have gone through (a 5xx or a dropped connection while posting).
     The action goes to needs_check: a person looks before anything is sent again."""
+
+
+class LeaseLost(TaiwaError):
+    """A worker's lease on a listener stream expired and another worker took it: what it was about to store is
+    dropped (the new holder reads it again from the stored cursor)."""

@@ -52,9 +52,13 @@ def check(config: Config, *, now: dt.datetime | None = None, expect_daemon: bool
             if age > stale:
                 h.problems.append(f"daemon: no heartbeat for {age:.0f} s (more than {stale:g} s)")
         else:
-            h.daemon = {"running": False}
-            if expect_daemon:
-                h.problems.append("daemon: not running (`taiwa run`)")
+            workers = store.workers(stale_after=stale, now=now)
+            alive = [w for w in workers if w["alive"]]
+            h.daemon = {"running": bool(alive), "workers": len(alive)}
+            if workers and not alive:
+                h.problems.append(f"workers: none of {len(workers)} has sent a heartbeat within {stale:g} s")
+            elif not workers and expect_daemon:
+                h.problems.append("daemon: not running (`taiwa run`, or `taiwa run --worker` on PostgreSQL)")
         runs = config.get("health", "failing_runs")
         for job in store.jobs():
             if job.get("failing", 0) >= runs:

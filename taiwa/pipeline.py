@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterable
 
 from . import incidents as incidents_mod
 from .config import Config
-from .errors import ListenerPaused, TaiwaError
+from .errors import LeaseLost, ListenerPaused, TaiwaError
 from .listeners.base import Listener, post_problem
 from .listeners.replay import ReplayListener
 from .models import intent as intents
@@ -36,6 +36,7 @@ class ListenReport:
     problems: list[str] = field(default_factory=list)
     paused: dict[str, str] = field(default_factory=dict)   # listener → why it waits, and until when
     failed: dict[str, str] = field(default_factory=dict)   # listener → what stopped it this run (the others ran)
+    lost: list[str] = field(default_factory=list)           # streams another worker took over mid-read
 
 
 def replay_listeners(config: Config) -> list[ReplayListener]:
@@ -89,14 +90,19 @@ def _build_listeners(config: Config, store: Store, platform: str) -> list[Listen
 
 
 def listen(store: Store, listeners: Iterable[Listener], progress: Progress | None = None,
-           now: dt.datetime | None = None, stop: Callable[[], bool] | None = None) -> ListenReport:
+           now: dt.datetime | None = None, stop: Callable[[], bool] | None = None,
+           lease: tuple[str, float] | None = None) -> ListenReport:
     """Read every listener from its stored cursor; each batch and its cursor are committed together.
 
     A listener under a recorded pause (rate limit, budget) is skipped; one that pauses now keeps what it
     read and records until when it must wait. One listener's failure, whatever it is (an unreachable server,
     a file that cannot be read, a bug in a client library), is recorded and reported, and the others still
     run. Every post passes `post_problem` before it is stored: a record SQLite could not take is named and
-    skipped, never allowed to fail its batch. Nothing sleeps."""
+    skipped, never allowed to fail its batch. Nothing sleeps.
+
+    lease: (worker id, lease seconds) for a worker sharing PostgreSQL: each batch is stored only while the
+    worker still holds the stream's lease (checked inside the ingest transaction); once it is lost the stream
+    is left to its new holder."""
     report = ListenReport()
     for listener in listeners:
         paused = store.paused_until(listener.name, now)
@@ -110,13 +116,17 @@ def listen(store: Store, listeners: Iterable[Listener], progress: Progress | Non
                     break   # this batch is dropped uncommitted; the cursor still points at it
                 posts, problems = _storable(batch, listener.name)
                 result = store.ingest(posts, listener=listener.name, cursor=batch.cursor, problems=problems,
-                                      reads=(batch.platform, batch.reads) if batch.reads else None)
+                                      reads=(batch.platform, batch.reads) if batch.reads else None, lease=lease)
                 report.new += result.new
                 report.updated += result.updated
                 report.problems += problems
                 got += len(posts)
                 if progress:
                     progress(len(batch.posts))
+        except LeaseLost:
+            report.lost.append(listener.name)
+            log.info("stream %s was taken over by another worker after %d posts", listener.name, got)
+            continue
         except ListenerPaused as e:
             store.pause_listener(listener.name, e.until, e.message)
             store.record_run(listener.name, f"paused after {got} posts: {e.message}", at=now)
@@ -162,13 +172,15 @@ def classify(store: Store, model: SentimentModel, *, chunk: int = 256, progress:
     """Label every post that has no sentiment yet; saved chunk by chunk, so an interruption loses little."""
     done = 0
     while not (stop and stop()):
-        rows = store.posts_without_sentiment(limit=chunk)
-        if not rows:
-            break
-        results = model.classify([r["text"] for r in rows])
-        with store.atomic():
-            store.save_sentiments(zip((r["id"] for r in rows), results))
-            store.save_vectors((r["id"], s.vector) for r, s in zip(rows, results))
+        # Workers sharing PostgreSQL each hold their chunk (row locks, SKIP LOCKED) until it is saved: nobody
+        # else classifies it, and a worker that dies mid-chunk leaves it to the others.
+        with store.claim_unclassified(chunk) as rows:
+            if not rows:
+                break
+            results = model.classify([r["text"] for r in rows])
+            with store.atomic(exclusive=False):
+                store.save_sentiments(zip((r["id"] for r in rows), results))
+                store.save_vectors((r["id"], s.vector) for r, s in zip(rows, results))
         done += len(rows)
         if progress:
             progress(len(rows))
@@ -219,9 +231,6 @@ def triage(store: Store, config: Config, *, now: dt.datetime | None = None, prog
     now = now or dt.datetime.now(dt.timezone.utc)
     report = TriageReport()
     store.sync_campaigns(config.campaigns)
-    weights = config.weights
-    half_life = config.get("priority", "recency_half_life_hours")
-    reach_full = config.get("priority", "reach_full_at_followers")
     rules = config.rules or rules_mod.RuleSet([])
     topic_finder = topics_mod.detector(tuple(config.topics), config.get("triage", "topic_threshold"),
                                        topics_mod.brand_words(config)) \
@@ -230,78 +239,87 @@ def triage(store: Store, config: Config, *, now: dt.datetime | None = None, prog
     drafter = conversation.Drafter(store, config, now=now, answers=answers_mod.index(config), topics=topic_finder,
                                    writer=llm.writer(config))
     while not (stop and stop()):
-        rows = store.posts_to_triage(limit=chunk)
-        if not rows:
-            break
-        texts = [r["text"] for r in rows]
-        vecs = post_vectors(store, rows)
-        prios, entries = [], []
-        found = topic_finder.detect(texts, vecs) if topic_finder else [None] * len(rows)
-        its = intent_model.classify(texts, vecs, [r["label"] for r in rows]) if intent_model else \
-            [intents.detect(r["text"], r["label"]) for r in rows]
-        for post, match, it, vec in zip(rows, found, its, vecs):
-            post = {**post, "topic": match.name if match else ""}
-            camps = campaigns_for(post, config)
-            decision = drafts.decide(post, it.name, config, [c for c, _ in camps])
-            ignore = decision.why if decision.why in ("spam", "our own post", "repost") else ""
-            ruled = rules.apply(post, intent=it.name, sentiment=post["label"]) if not ignore else rules_mod.Outcome()
-            if match and not ignore:
-                topic = topic_finder.topic(match.name)
-                if topic.escalate:
-                    ruled.escalate = True
-                    ruled.fired.insert(0, {"rule": f"topic {topic.name}", "evidence": match.evidence[:1]})
-                ruled.assign = ruled.assign or topic.assign
-            if ruled.hide:
-                decision = drafts.Decision([], why=f"hidden by rule {ruled.hide}")
-            elif ruled.escalate and post.get("can_reply", 1):
-                # An escalated post (a safety report, a legal or churn threat, a rule's VIP) always gets a reply
-                # draft for a person to finish, and never a like: a heart under "allergic reaction" is wrong.
-                template = decision.template if decision.template in ("complaint", "question") else "negative"
-                decision = drafts.Decision(["reply"], template=template)
-            elif ruled.no_like:
-                decision.kinds = [k for k in decision.kinds if k != "like"]
-            created = parse_iso(post["created_at"])
-            p = priority.score(negative=post["negative"], intent=it.name, evidence=it.evidence,
-                               followers=post["followers"], created_at=created, now=now,
-                               campaigns=[c for c, _ in camps], weights=weights, half_life_hours=half_life,
-                               reach_full_at=reach_full, ignore=ignore, boost=ruled.boost,
-                               escalated=ruled.escalate, intent_reason=it.reason(),
-                               sarcasm_positive=post["positive"] * (it.confidence or 0.0)
-                               if getattr(it, "sarcasm", False) else None,
-                               rule_reasons=([match.reason()] if match and not ignore else []) + ruled.reasons())
-            prios.append({"post_id": post["id"], "score": p.score, "intent": it.name,
-                          "sentiment": p.components["sentiment"], "intent_c": p.components["intent"],
-                          "reach": p.components["reach"], "recency": p.components["recency"],
-                          "campaign": p.components["campaign"], "reasons": p.reasons,
-                          "escalated": ruled.escalate, "rules": ruled.fired, "tags": ruled.tags,
-                          "topic": match.name if match else "", "topic_score": match.score if match else None,
-                          "topic_evidence": match.evidence if match else []})
-            entries += [(c, post["id"], tag) for c, tag in camps]
-            if decision.why:
-                report.ignored[decision.why] = report.ignored.get(decision.why, 0) + 1
-            drafter.judged(post["id"], intent=it.name, topic=post["topic"], label=post["label"])
-            if not decision.kinds:
-                continue
-            drafter.add(post, kinds=decision.kinds, template=decision.template, intent=it.name, vector=vec,
-                        campaign=camps[0][0] if camps else "", assign=ruled.assign)
-        new_replies = sum(1 for a in drafter.new if a["kind"] == "reply")
-        new_likes = sum(1 for a in drafter.new if a["kind"] == "like")
-        with store.atomic():
-            store.save_priorities(prios)
-            store.add_campaign_entries(entries)
-            _, merged = drafter.flush()
-        problems = [{**r, "topic": p["topic"]} for r, p in zip(rows, prios)
-                    if p["topic"] and p["score"] > 0 and (p["intent"] == "complaint" or r["label"] == "negative")]
-        grouped = incidents_mod.group(store, problems, window_hours=config.get("triage", "incident_window_hours"),
-                                      similarity=config.get("triage", "incident_similarity"),
-                                      alert_at=config.get("triage", "incident_alert_at"))
-        report.incident_posts += grouped.joined
-        report.incidents += len(grouped.created)
-        report.triaged += len(rows)
-        report.drafts += new_replies
-        report.likes += new_likes
-        report.merged += merged
-        report.campaign_entries += len(entries)
+        with store.triage_turn():
+            rows = store.posts_to_triage(limit=chunk)
+            if not rows:
+                break
+            _triage_chunk(store, config, rows, report, drafter, topic_finder, intent_model, rules, now=now)
         if progress:
             progress(len(rows))
     return report
+
+
+def _triage_chunk(store: Store, config: Config, rows: list[dict[str, Any]], report: TriageReport, drafter,
+                  topic_finder, intent_model, rules, *, now: dt.datetime) -> None:
+    weights = config.weights
+    half_life = config.get("priority", "recency_half_life_hours")
+    reach_full = config.get("priority", "reach_full_at_followers")
+    texts = [r["text"] for r in rows]
+    vecs = post_vectors(store, rows)
+    prios, entries = [], []
+    found = topic_finder.detect(texts, vecs) if topic_finder else [None] * len(rows)
+    its = intent_model.classify(texts, vecs, [r["label"] for r in rows]) if intent_model else \
+        [intents.detect(r["text"], r["label"]) for r in rows]
+    for post, match, it, vec in zip(rows, found, its, vecs):
+        post = {**post, "topic": match.name if match else ""}
+        camps = campaigns_for(post, config)
+        decision = drafts.decide(post, it.name, config, [c for c, _ in camps])
+        ignore = decision.why if decision.why in ("spam", "our own post", "repost") else ""
+        ruled = rules.apply(post, intent=it.name, sentiment=post["label"]) if not ignore else rules_mod.Outcome()
+        if match and not ignore:
+            topic = topic_finder.topic(match.name)
+            if topic.escalate:
+                ruled.escalate = True
+                ruled.fired.insert(0, {"rule": f"topic {topic.name}", "evidence": match.evidence[:1]})
+            ruled.assign = ruled.assign or topic.assign
+        if ruled.hide:
+            decision = drafts.Decision([], why=f"hidden by rule {ruled.hide}")
+        elif ruled.escalate and post.get("can_reply", 1):
+            # An escalated post (a safety report, a legal or churn threat, a rule's VIP) always gets a reply
+            # draft for a person to finish, and never a like: a heart under "allergic reaction" is wrong.
+            template = decision.template if decision.template in ("complaint", "question") else "negative"
+            decision = drafts.Decision(["reply"], template=template)
+        elif ruled.no_like:
+            decision.kinds = [k for k in decision.kinds if k != "like"]
+        created = parse_iso(post["created_at"])
+        p = priority.score(negative=post["negative"], intent=it.name, evidence=it.evidence,
+                           followers=post["followers"], created_at=created, now=now,
+                           campaigns=[c for c, _ in camps], weights=weights, half_life_hours=half_life,
+                           reach_full_at=reach_full, ignore=ignore, boost=ruled.boost,
+                           escalated=ruled.escalate, intent_reason=it.reason(),
+                           sarcasm_positive=post["positive"] * (it.confidence or 0.0)
+                           if getattr(it, "sarcasm", False) else None,
+                           rule_reasons=([match.reason()] if match and not ignore else []) + ruled.reasons())
+        prios.append({"post_id": post["id"], "score": p.score, "intent": it.name,
+                      "sentiment": p.components["sentiment"], "intent_c": p.components["intent"],
+                      "reach": p.components["reach"], "recency": p.components["recency"],
+                      "campaign": p.components["campaign"], "reasons": p.reasons,
+                      "escalated": ruled.escalate, "rules": ruled.fired, "tags": ruled.tags,
+                      "topic": match.name if match else "", "topic_score": match.score if match else None,
+                      "topic_evidence": match.evidence if match else []})
+        entries += [(c, post["id"], tag) for c, tag in camps]
+        if decision.why:
+            report.ignored[decision.why] = report.ignored.get(decision.why, 0) + 1
+        drafter.judged(post["id"], intent=it.name, topic=post["topic"], label=post["label"])
+        if not decision.kinds:
+            continue
+        drafter.add(post, kinds=decision.kinds, template=decision.template, intent=it.name, vector=vec,
+                    campaign=camps[0][0] if camps else "", assign=ruled.assign)
+    new_replies = sum(1 for a in drafter.new if a["kind"] == "reply")
+    new_likes = sum(1 for a in drafter.new if a["kind"] == "like")
+    with store.atomic():
+        store.save_priorities(prios)
+        store.add_campaign_entries(entries)
+        _, merged = drafter.flush()
+    problems = [{**r, "topic": p["topic"]} for r, p in zip(rows, prios)
+                if p["topic"] and p["score"] > 0 and (p["intent"] == "complaint" or r["label"] == "negative")]
+    grouped = incidents_mod.group(store, problems, window_hours=config.get("triage", "incident_window_hours"),
+                                  similarity=config.get("triage", "incident_similarity"),
+                                  alert_at=config.get("triage", "incident_alert_at"))
+    report.incident_posts += grouped.joined
+    report.incidents += len(grouped.created)
+    report.triaged += len(rows)
+    report.drafts += new_replies
+    report.likes += new_likes
+    report.merged += merged
+    report.campaign_entries += len(entries)

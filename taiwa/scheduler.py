@@ -9,6 +9,13 @@ Jobs (module-level functions, each given its own Store connection per run):
     digest              a daily summary file and log line
     heartbeat           keeps the one-daemon-per-database lock fresh
 
+`taiwa run --worker` (PostgreSQL only): any number of worker processes, on any machines, share one database
+instead of one daemon holding it. Each registers itself and heartbeats; listener streams are leased (one worker
+reads a stream at a time; a dead worker's streams are taken over when its leases expire); classify claims
+chunks of posts with SKIP LOCKED; triage goes chunk by chunk under the write lock; sending claims each action
+(a lost claim is skipped); follow-ups, campaigns, digest and retention run on whichever worker takes the job's
+advisory lock first. See store/workers.py.
+
 Every job runs with max_instances=1 and coalesce=True; a job that raises is recorded (count, last message) and
 never stops the others. SIGTERM/SIGINT: no new batch starts, the running one finishes (each batch is one
 transaction, so nothing is half-written), then the lock is released.
@@ -21,6 +28,7 @@ import json
 import logging
 import logging.handlers
 import os
+import secrets
 import signal
 import socket
 import statistics
@@ -31,7 +39,7 @@ from typing import Any, Callable
 
 from .config import KNOWN_PLATFORMS, Config
 from .errors import TaiwaError
-from .store import Store
+from .store import Store, parse_iso
 
 log = logging.getLogger("taiwa.daemon")
 
@@ -109,12 +117,24 @@ def setup_logging(config: Config, log_file: Path | None, *, console: bool = True
 
 
 # --------------------------------------------------------------------------- jobs
+SINGLETON_JOBS = frozenset({"followups", "campaigns", "digest", "retention"})
+
+
 def job_listen(daemon: "Daemon", store: Store, platform: str) -> str:
     from . import pipeline
 
     listeners = pipeline.platform_listeners(daemon.config, store, platform)
-    report = pipeline.listen(store, listeners, stop=daemon.stopping)
+    lease = None
+    if daemon.worker:
+        held = set(store.claim_streams(daemon.worker, [lst.name for lst in listeners],
+                                       lease_seconds=daemon.lease_seconds))
+        listeners = [lst for lst in listeners if lst.name in held]
+        if not listeners:
+            return "every stream is held by another worker"
+        lease = (daemon.worker, daemon.lease_seconds)
+    report = pipeline.listen(store, listeners, stop=daemon.stopping, lease=lease)
     paused = f", paused: {', '.join(report.paused)}" if report.paused else ""
+    paused += f", taken over: {', '.join(report.lost)}" if report.lost else ""
     if report.failed:   # what the others read is stored; the job still counts as failed, with each reason
         raise TaiwaError(f"{report.new} new; failed: " + "; ".join(f"{k}: {v}" for k, v in report.failed.items()))
     return f"{report.new} new, {len(report.problems)} problems{paused}"
@@ -125,8 +145,10 @@ def job_process(daemon: "Daemon", store: Store) -> str:
 
     if not store.posts_without_sentiment(limit=1) and not store.posts_to_triage(limit=1):
         return "nothing new"
-    n = pipeline.classify(store, daemon.model(), stop=daemon.stopping) if store.posts_without_sentiment(1) else 0
-    t = pipeline.triage(store, daemon.config, stop=daemon.stopping)
+    # A worker's claimed chunk stays locked while it is classified: smaller chunks keep those waits short.
+    n = pipeline.classify(store, daemon.model(), stop=daemon.stopping, chunk=64 if daemon.worker else 256) \
+        if store.posts_without_sentiment(1) else 0
+    t = pipeline.triage(store, daemon.config, stop=daemon.stopping, chunk=200 if daemon.worker else 500)
     return f"{n} classified, {t.triaged} ranked, {t.drafts} drafts, {t.likes} likes"
 
 
@@ -185,13 +207,17 @@ def job_retention(daemon: "Daemon", store: Store) -> str:
 
 # --------------------------------------------------------------------------- the daemon
 class Daemon:
-    """One per database. `start()` takes the lock and schedules the jobs; `stop()` finishes and releases."""
+    """One per database, or (worker=True, PostgreSQL) one of many workers sharing it. `start()` takes the lock
+    (registers the worker) and schedules the jobs; `stop()` finishes and releases."""
 
     def __init__(self, config: Config, *, jobs: list[str] | None = None, now: Callable[[], dt.datetime] | None = None,
                  intervals: dict[str, float] | None = None, pid: int | None = None, host: str | None = None,
-                 model_loader: Callable[[], Any] | None = None):
+                 model_loader: Callable[[], Any] | None = None, worker: bool = False):
         self.config = config
         self.pid, self.host = pid or os.getpid(), host or socket.gethostname()
+        # A worker's id: host and pid name it for people; the random tail keeps a restarted pid distinct.
+        self.worker = f"{self.host}:{self.pid}:{secrets.token_hex(3)}" if worker else ""
+        self.lease_seconds = config.get("daemon", "lease_seconds")
         self.now = now or (lambda: dt.datetime.now(dt.timezone.utc))
         self._stop = threading.Event()
         self._model = None
@@ -237,6 +263,12 @@ class Daemon:
         return lambda store, f=globals()[f"job_{name}"]: f(self, store)
 
     def _heartbeat(self, store: Store) -> str:
+        if self.worker:
+            if not store.worker_heartbeat(self.worker, lease_seconds=self.lease_seconds):
+                log.error("this worker's registration was removed; stopping")
+                self._stop.set()
+                return "unregistered"
+            return "ok"
         if not store.heartbeat(self.pid, self.now()):
             log.error("another daemon took the lock; stopping")
             self._stop.set()
@@ -251,7 +283,11 @@ class Daemon:
         store = Store(self.config.database)
         result, error = "", ""
         try:
-            result = self._function(name)(store)
+            if self.worker and name in SINGLETON_JOBS:
+                with store.singleton(name) as mine:
+                    result = self._function(name)(store) if mine else "another worker is running it"
+            else:
+                result = self._function(name)(store)
         except Exception as e:  # noqa: BLE001 - one job's failure must never stop the others
             result, error = "error", f"{type(e).__name__}: {e}"
             log.exception("job %s failed", name, extra={"job": name})
@@ -273,9 +309,20 @@ class Daemon:
         from apscheduler.schedulers.background import BackgroundScheduler
 
         store = Store(self.config.database)
+        stale = self.config.get("daemon", "lock_stale_seconds")
         try:
-            holder = store.acquire_lock(self.pid, self.host, now=self.now(),
-                                        stale_after=dt.timedelta(seconds=self.config.get("daemon", "lock_stale_seconds")))
+            if self.worker:
+                self._register(store, stale)
+                holder = None
+            else:
+                live = [w for w in store.workers(stale_after=stale) if w["alive"]]
+                if live:
+                    raise DaemonRunning(
+                        f"{len(live)} taiwa worker(s) share {store.describe()} "
+                        f"({', '.join(w['id'] for w in live)})",
+                        "start this one as a worker too (taiwa run --worker), or stop the workers first")
+                holder = store.acquire_lock(self.pid, self.host, now=self.now(),
+                                            stale_after=dt.timedelta(seconds=stale))
         finally:
             store.close()
         if holder:
@@ -297,16 +344,32 @@ class Daemon:
                 store.set_next_run(name, self.scheduler.get_job(name).next_run_time)
         finally:
             store.close()
-        log.info("daemon started: pid %s, jobs %s", self.pid, ", ".join(self.jobs))
+        log.info("%s started: pid %s, jobs %s", f"worker {self.worker}" if self.worker else "daemon", self.pid,
+                 ", ".join(self.jobs))
+
+    def _register(self, store: Store, stale: float) -> None:
+        if store.backend != "postgresql":
+            raise TaiwaError(f"workers share a PostgreSQL database; {store.describe()} is a SQLite file",
+                             "run one `taiwa run` per SQLite file, or move to PostgreSQL (taiwa migrate-db)")
+        holder = store.lock_holder()
+        if holder and parse_iso(holder["heartbeat_at"]) > self.now() - dt.timedelta(seconds=stale):
+            raise DaemonRunning(
+                f"a taiwa daemon (pid {holder['pid']} on {holder['host']}) holds {store.describe()} alone",
+                "stop it, then start workers (taiwa run --worker) in its place")
+        store.register_worker(self.worker, self.host, self.pid, self.jobs)
 
     def stop(self) -> None:
-        """Let running batches finish (each is one transaction), then release the lock."""
+        """Let running batches finish (each is one transaction), then release the lock (a worker: its
+        registration and leases, so the others take its streams at once)."""
         self._stop.set()
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=True)
         store = Store(self.config.database)
         try:
-            store.release_lock(self.pid)
+            if self.worker:
+                store.unregister_worker(self.worker)
+            else:
+                store.release_lock(self.pid)
         finally:
             store.close()
         log.info("daemon stopped")

@@ -577,8 +577,13 @@ def status(ctx: Ctx, check: bool, no_daemon: bool) -> None:
     q = store.queue_sizes()
     console.print("queues: " + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in q.items()))
     holder = store.lock_holder()
-    console.print(f"daemon: pid {holder['pid']} on {esc(holder['host'])} since {holder['started_at']}, "
-                  f"last heartbeat {holder['heartbeat_at']}" if holder else "daemon: not running")
+    if holder or store.backend != "postgresql":
+        console.print(f"daemon: pid {holder['pid']} on {esc(holder['host'])} since {holder['started_at']}, "
+                      f"last heartbeat {holder['heartbeat_at']}" if holder else "daemon: not running")
+    else:
+        from .database import print_workers
+
+        print_workers(store, ctx.config.get("daemon", "lock_stale_seconds"))
     jobs = [j for j in store.jobs() if j["name"] != "heartbeat"]
     if jobs:
         def hhmm(iso: str | None) -> str:
@@ -711,17 +716,21 @@ def _print_alerts(store: Store) -> None:
 @click.option("--jobs", help="Comma-separated jobs to run (default: all): listen:replay, listen:x, process, send, "
                             "followups, campaigns, digest")
 @click.option("--quiet", is_flag=True, help="Log to the file only, not the console")
+@click.option("--worker", is_flag=True, help="Share a PostgreSQL database with other workers (any number, any "
+                                              "machine) instead of holding it alone")
 @pass_ctx
-def run(ctx: Ctx, jobs: str | None, quiet: bool) -> None:
-    """Start the daemon: every job on its interval until SIGTERM/Ctrl-C. One daemon per database.
+def run(ctx: Ctx, jobs: str | None, quiet: bool, worker: bool) -> None:
+    """Start the daemon: every job on its interval until SIGTERM/Ctrl-C. One daemon per SQLite database; on
+    PostgreSQL, as many `--worker`s as the load needs.
 
-    Example: taiwa run"""
+    Example: taiwa run    (PostgreSQL, on each machine: taiwa run --worker)"""
     from ..scheduler import Daemon, setup_logging
 
     cfg = ctx.config
     setup_logging(cfg, cfg.resolve(cfg.get("daemon", "log_file")), console=not quiet)
-    daemon = Daemon(cfg, jobs=[j.strip() for j in jobs.split(",")] if jobs else None)
-    console.print(f"taiwa daemon pid {daemon.pid} on {cfg.database}: {', '.join(daemon.jobs)} — Ctrl-C to stop")
+    daemon = Daemon(cfg, jobs=[j.strip() for j in jobs.split(",")] if jobs else None, worker=worker)
+    what = f"worker {daemon.worker}" if worker else f"daemon pid {daemon.pid}"
+    console.print(f"taiwa {what} on {esc(str(cfg.database))}: {', '.join(daemon.jobs)} — Ctrl-C to stop")
     daemon.run_forever()
 
 
@@ -934,7 +943,7 @@ def main() -> None:
 
 
 # Commands kept in modules of their own register themselves on `cli` when imported.
-from . import model, understanding  # noqa: E402,F401
+from . import database, model, understanding  # noqa: E402,F401
 
 if __name__ == "__main__":
     main()

@@ -50,7 +50,7 @@ class Store(PostsMixin, PeopleMixin, IncidentsMixin, CampaignsMixin, ActionsMixi
         raise NotImplementedError
 
     @contextmanager
-    def atomic(self) -> Iterator[None]:                              # pragma: no cover - abstract
+    def atomic(self, *, exclusive: bool = True) -> Iterator[None]:   # pragma: no cover - abstract
         """A write transaction (nested ones are savepoints). Writers take it one at a time, so a read followed
         by a write inside it sees no other writer in between, on either backend."""
         raise NotImplementedError

@@ -11,6 +11,9 @@ from typing import Any
 
 class SQLiteSQL:
     name = "sqlite"
+    # SQLite locks the whole file for a write transaction (BEGIN IMMEDIATE): row locks have nothing to add.
+    for_update = ""
+    skip_locked = ""
 
     @staticmethod
     def contains(haystack: str, needle: str) -> str:
@@ -41,6 +44,8 @@ class SQLiteSQL:
 
 class PostgresSQL:
     name = "postgresql"
+    for_update = " FOR UPDATE"
+    skip_locked = " FOR UPDATE SKIP LOCKED"
 
     @staticmethod
     def contains(haystack: str, needle: str) -> str:

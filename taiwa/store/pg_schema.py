@@ -1,11 +1,13 @@
 """The PostgreSQL schema, step by step like SQLite's (schema.py), recorded in taiwa_migrations. Step p001 is the
-whole schema as SQLite's steps m001–m013 leave it; a later SQLite step that changes tables gets its PostgreSQL
+whole schema as SQLite's steps m001–m013 leave it (p002 = m014, and so on); a later SQLite step that changes tables gets its PostgreSQL
 counterpart here (tests/test_store.py checks both backends end with the same tables and columns).
 
 Times stay ISO-8601 text (UTC, as SQLite keeps them), so both backends sort and compare them alike; JSON stays
 text; flags stay integers (0/1)."""
 
 from __future__ import annotations
+
+from .schema import WORKERS_SQL
 
 P001 = """
 CREATE TABLE authors (
@@ -350,4 +352,5 @@ END $$;
 
 STEPS: list[tuple[str, str]] = [
     ("p001_schema", P001),
+    ("p002_workers", WORKERS_SQL),
 ]

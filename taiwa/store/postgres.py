@@ -90,10 +90,10 @@ class PostgresStore(Store):
             conn.close()
 
     def _x(self, sql: str, params: Sequence | None = ()):
-        return self.conn.execute(to_pyformat(sql), list(params or ()))
+        return self.conn.execute(to_pyformat(sql), _params(params or ()))
 
     def _xmany(self, sql: str, rows: Sequence[Sequence]) -> int:
-        rows = list(rows)
+        rows = [_params(r) for r in rows]
         if not rows:
             return 0
         with self.conn.cursor() as cur:
@@ -121,6 +121,41 @@ class PostgresStore(Store):
             if outermost and exclusive:
                 self.conn.execute("SELECT pg_advisory_xact_lock(%s)", [WRITE_LOCK])
             yield
+
+    # ---------------------------------------------------------------- workers' queues (see workers.py)
+    @contextmanager
+    def claim_unclassified(self, limit: int) -> Iterator[list[dict[str, Any]]]:
+        """Lock up to `limit` unclassified posts for this transaction; everyone else's claim skips them.
+        FOR NO KEY UPDATE still lets other transactions insert rows that point at these posts (sentiments,
+        priorities), so nobody waits on a claim but a writer of the posts themselves."""
+        with self.atomic(exclusive=False):
+            rows = self._rows(
+                """SELECT p.id, p.text FROM posts p
+                   WHERE NOT EXISTS (SELECT 1 FROM sentiments s WHERE s.post_id = p.id)
+                   ORDER BY p.id LIMIT ? FOR NO KEY UPDATE OF p SKIP LOCKED""", [limit])
+            if rows:
+                # The SELECT's snapshot predates the lock: a post another worker classified and committed just
+                # before we locked it still looked unclassified. A fresh statement sees that commit.
+                done = {r["post_id"] for r in self._rows(
+                    "SELECT post_id FROM sentiments WHERE post_id = ANY(?)", [[r["id"] for r in rows]])}
+                rows = [r for r in rows if r["id"] not in done]
+            yield rows
+
+    @contextmanager
+    def triage_turn(self) -> Iterator[None]:
+        with self.atomic():
+            yield
+
+    @contextmanager
+    def singleton(self, job: str) -> Iterator[bool]:
+        """A session advisory lock named for the job: taken without waiting, released when the block ends (or
+        when the connection drops, if the process dies)."""
+        got = bool(self._scalar("SELECT pg_try_advisory_lock(hashtext(?))", [f"taiwa:job:{job}"]))
+        try:
+            yield got
+        finally:
+            if got and self.conn is not None and not self.conn.closed:
+                self._scalar("SELECT pg_advisory_unlock(hashtext(?))", [f"taiwa:job:{job}"])
 
     def tables(self) -> list[str]:
         return [r["table_name"] for r in self._rows(
@@ -154,6 +189,11 @@ class PostgresStore(Store):
     def restore_from(self, source: str, progress=None) -> None:
         raise StoreError("taiwa restore writes SQLite files; this database is PostgreSQL",
                          "restore a pg_dump with pg_restore, or copy a SQLite file in with `taiwa migrate-db`")
+
+
+def _params(params: Sequence) -> list[Any]:
+    """Flags go in as 0/1, as SQLite stores them: PostgreSQL will not put a boolean into an integer column."""
+    return [int(v) if isinstance(v, bool) else v for v in params]
 
 
 def _plain(v: Any) -> Any:

@@ -23,8 +23,10 @@ class PostsMixin:
     # ---------------------------------------------------------------- ingest
     def ingest(self, posts: Sequence[Post], *, listener: str, cursor: str | None,
                problems: Iterable[str] = (), at: dt.datetime | None = None,
-               reads: tuple[str, int] | None = None) -> IngestResult:
+               reads: tuple[str, int] | None = None, lease: tuple[str, float] | None = None) -> IngestResult:
         """Upsert a batch of posts and their authors, move the listener's cursor, record problems: one transaction.
+        lease: (worker, lease_seconds) when a worker holds this listener's stream; checked (and renewed) inside
+        the transaction, LeaseLost if another worker took it over (nothing is stored then).
 
         Re-reading a post updates its counters (likes, reposts, replies) and never duplicates it."""
         stamp = now_iso(at)
@@ -40,6 +42,8 @@ class PostsMixin:
                               int(p.likes), int(p.reposts), int(p.replies),
                               _to_json(p.hashtags), _to_json(p.mentions), listener, _raw_json(p.raw), stamp))
         with self.atomic():
+            if lease is not None:
+                self._check_lease(listener, *lease)
             before = self._scalar("SELECT coalesce(max(id), 0) FROM posts")
             self._xmany(
                 """INSERT INTO authors (id, platform, platform_id, handle, name, followers, verified,

@@ -505,3 +505,28 @@ def m013_public_views(db: Database) -> None:
             FROM posts;
         """
     )
+
+
+WORKERS_SQL = """
+    CREATE TABLE workers (
+        id TEXT PRIMARY KEY,                   -- host:pid:random, one per `taiwa run --worker` process
+        host TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        jobs TEXT NOT NULL DEFAULT '[]',       -- JSON list of the jobs it runs
+        started_at TEXT NOT NULL,
+        heartbeat_at TEXT NOT NULL
+    );
+    CREATE TABLE leases (
+        name TEXT PRIMARY KEY,                 -- a listener stream (its cursor's name)
+        worker TEXT NOT NULL DEFAULT '',       -- who holds it ('' = nobody)
+        expires_at TEXT NOT NULL,              -- held until then unless renewed; then anyone may take it
+        acquired_at TEXT
+    );
+"""
+
+
+@migrations()
+def m014_workers(db: Database) -> None:
+    """Workers sharing one database (PostgreSQL): who runs, and which listener stream each holds. On SQLite the
+    tables stay empty (one daemon per file), so both backends have the same schema."""
+    db.executescript(WORKERS_SQL)

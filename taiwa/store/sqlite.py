@@ -85,9 +85,10 @@ class SQLiteStore(Store):
         return count
 
     @contextmanager
-    def atomic(self) -> Iterator[None]:
+    def atomic(self, *, exclusive: bool = True) -> Iterator[None]:
         """The outermost transaction starts with BEGIN IMMEDIATE: it takes the write lock up front (waiting up to
-        the busy timeout), so a read-then-write can never fail on a lock upgrade under WAL."""
+        the busy timeout), so a read-then-write can never fail on a lock upgrade under WAL. (`exclusive` is
+        PostgreSQL's choice; a SQLite write transaction is always exclusive.)"""
         conn = self.db.conn
         if conn.in_transaction:
             with self.db.atomic():
