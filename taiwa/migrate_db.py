@@ -2,8 +2,8 @@
 
 Everything a team built up moves: posts and what taiwa made of them, drafts and their audit log, customers'
 links, notes and tags, users (their password hashes: nobody needs a new password), campaigns, follow-ups. Not
-copied: the daemon's lock (it belongs to the SQLite deployment being retired) and SQLite's search index (the
-PostgreSQL store searches with pg_trgm). Row counts are compared afterwards; any difference rolls it all back."""
+copied: the daemon's lock and workers' leases (they belong to the deployment being retired) and SQLite's search
+index (the PostgreSQL store searches with pg_trgm). Row counts are compared afterwards; any difference rolls it all back."""
 
 from __future__ import annotations
 
@@ -20,6 +20,9 @@ TABLES = ("authors", "posts", "sentiments", "post_vectors", "priorities", "campa
           "incidents", "incident_posts", "actions", "audit", "cursors", "ingest_problems", "listener_state",
           "platform_usage", "jobs", "followups", "campaign_snapshots", "alerts", "users", "web_sessions", "notes",
           "labels", "presence", "corrections")
+# What stays behind: the retiring deployment's own running state and SQLite's internals (the search index and
+# the migrations record; PostgreSQL has its own of both).
+NOT_COPIED = ("daemon_lock", "workers", "leases", "_sqlite_migrations", "action_search")
 BATCH = 5_000
 
 
@@ -62,7 +65,8 @@ def migrate(source: Path, target: Store, *, progress: Callable[[str, int, int], 
                         if progress:
                             progress(table, done, counts[table])
                 out.rows[table] = done
-                if "id" in cols:      # new rows continue after the copied ids
+                if target._scalar("SELECT pg_get_serial_sequence(?, 'id')", [table]) if "id" in cols else None:
+                    # numbered tables: new rows continue after the copied ids
                     target._x(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                               f"coalesce((SELECT max(id) FROM {table}), 0) + 1, false)")
             for table in TABLES:
