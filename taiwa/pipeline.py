@@ -116,7 +116,8 @@ def listen(store: Store, listeners: Iterable[Listener], progress: Progress | Non
                     break   # this batch is dropped uncommitted; the cursor still points at it
                 posts, problems = _storable(batch, listener.name)
                 result = store.ingest(posts, listener=listener.name, cursor=batch.cursor, problems=problems,
-                                      reads=(batch.platform, batch.reads) if batch.reads else None, lease=lease)
+                                      reads=(batch.platform, batch.reads - batch.reserved)
+                                      if batch.reads != batch.reserved else None, lease=lease)
                 report.new += result.new
                 report.updated += result.updated
                 report.problems += problems

@@ -141,3 +141,32 @@ def test_workers_need_postgresql_and_a_lone_daemon_excludes_them(cfg, tmp_path, 
             Daemon(cfg, worker=True, jobs=["process"]).start()
     finally:
         s.close()
+
+
+def test_the_monthly_x_budget_is_never_overspent_by_concurrent_workers(store):
+    """Twelve workers reserve a page of 10 reads each at once from a budget of 50: exactly five get theirs."""
+    import threading
+
+    from taiwa.errors import ListenerPaused
+    from taiwa.listeners.x import Budget
+
+    got, paused, barrier = [], [], threading.Barrier(12)
+
+    def worker() -> None:
+        s = Store(store.database)
+        try:
+            barrier.wait()
+            got.append(Budget(s, reads=50, writes=5).reserve_read(10))
+        except ListenerPaused:
+            paused.append(1)
+        finally:
+            s.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(got) == 5 and len(paused) == 7 and store.usage("x")["reads"] == 50
+    Budget(store, reads=50, writes=5).release_read(10)      # a failed request gives its page back
+    assert store.usage("x")["reads"] == 40

@@ -67,6 +67,7 @@ class Batch:
     problems: list[str] = field(default_factory=list)
     reads: int = 0            # posts the platform bills for this batch (0 for files)
     platform: str = ""
+    reserved: int = 0         # reads taken from the budget before the request (stored with the batch: reads - this)
 
 
 class Listener(Protocol):

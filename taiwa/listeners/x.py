@@ -194,17 +194,29 @@ class Budget:
         n = self.now()
         return dt.datetime(n.year + (n.month == 12), n.month % 12 + 1, 1, tzinfo=dt.timezone.utc)
 
-    def check_read(self, want: int) -> None:
-        used = self.store.usage("x", self.now())["reads"]
-        if used + want > self.max_reads:
+    # Reservations are atomic (store.reserve_usage): workers on several machines share one month's budget, and
+    # two of them checking "40 of 50 used" at once must not both read a page of 10.
+    def reserve_read(self, want: int) -> int:
+        """Take a page's worth of reads before asking for it; the batch gives back what the page did not use
+        (Batch.reserved), and a failed request gives it all back (release_read)."""
+        if self.store.reserve_usage("x", "reads", want, self.max_reads, self.now()) is None:
+            used = self.store.usage("x", self.now())["reads"]
             raise ListenerPaused(f"X read budget: {used} of {self.max_reads} posts read this month",
                                  self._next_month(), "raise platforms.x.monthly_read_budget to read more")
+        return want
 
-    def check_write(self) -> None:
-        used = self.store.usage("x", self.now())["writes"]
-        if used + 1 > self.max_writes:
+    def release_read(self, n: int) -> None:
+        if n:
+            self.store.add_usage("x", reads=-n, at=self.now())
+
+    def reserve_write(self) -> None:
+        if self.store.reserve_usage("x", "writes", 1, self.max_writes, self.now()) is None:
+            used = self.store.usage("x", self.now())["writes"]
             raise TaiwaError(f"X write budget: {used} of {self.max_writes} posts written this month",
                              "raise platforms.x.monthly_write_budget, or wait for next month")
+
+    def release_write(self) -> None:
+        self.store.add_usage("x", writes=-1, at=self.now())
 
 
 def _reset_from(headers: Any, fallback: dt.datetime) -> dt.datetime:
@@ -291,20 +303,24 @@ class XListener:
         state = json.loads(cursor) if cursor else {}
         since_id, newest, token = state.get("since_id"), state.get("newest"), state.get("next_token")
         for _ in range(self.max_pages):
-            self.budget.check_read(self.page_size)
+            reserved = self.budget.reserve_read(self.page_size)
             problems: list[str] = []
             try:
-                page = self._request(since_id, token)
-            except tweepy.BadRequest as e:
-                if since_id and any("since_id" in m for m in e.api_messages):
-                    # Recent search and mentions only reach back so far; an old since_id is refused outright.
-                    problems.append(f"{self.name}: since_id {since_id} is older than the API's window "
-                                    "(recent search covers 7 days); starting again from the newest posts")
-                    since_id, newest, token = None, None, None
-                    page = self._request(None, None)
-                else:
-                    raise TaiwaError(f"X rejected the {self.kind} request: {'; '.join(e.api_messages)}",
-                                     "check platforms.x settings (query, languages)") from None
+                try:
+                    page = self._request(since_id, token)
+                except tweepy.BadRequest as e:
+                    if since_id and any("since_id" in m for m in e.api_messages):
+                        # Recent search and mentions only reach back so far; an old since_id is refused outright.
+                        problems.append(f"{self.name}: since_id {since_id} is older than the API's window "
+                                        "(recent search covers 7 days); starting again from the newest posts")
+                        since_id, newest, token = None, None, None
+                        page = self._request(None, None)
+                    else:
+                        raise TaiwaError(f"X rejected the {self.kind} request: {'; '.join(e.api_messages)}",
+                                         "check platforms.x settings (query, languages)") from None
+            except BaseException:
+                self.budget.release_read(reserved)   # nothing came back, nothing is billed
+                raise
             posts, bad = page_to_posts(page) if isinstance(page.get("data"), list) else ([], [])
             problems += [f"{self.name}: {b}" for b in bad]
             problems += [f"{self.name}: {err.get('title', 'error')}: {err.get('detail', '')}"
@@ -321,7 +337,7 @@ class XListener:
             else:
                 next_cursor = {"since_id": newest or since_id}
             yield Batch(posts, json.dumps(next_cursor), problems, reads=len(page.get("data") or []),
-                        platform="x")
+                        platform="x", reserved=reserved)
             if not token:
                 return
 

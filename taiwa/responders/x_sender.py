@@ -21,10 +21,18 @@ class XSender:
         self.client, self.budget, self.env_names = client, budget, env_names
 
     def send(self, action: dict[str, Any]) -> str:
+        self.budget.reserve_write()
+        try:
+            return self._send(action)
+        except SendError as e:
+            if not isinstance(e, SendUncertain):
+                self.budget.release_write()     # refused: nothing was written, nothing is billed
+            raise
+
+    def _send(self, action: dict[str, Any]) -> str:
         import requests
         import tweepy
 
-        self.budget.check_write()
         try:
             if action["kind"] == "reply":
                 length, limit = reply_length("x", action["text"])
@@ -54,7 +62,6 @@ class XSender:
         except TypeError as e:   # tweepy: user-context keys missing
             raise SendError(f"X user-context credentials are missing ({e})",
                             POST_LEVEL.format(keys=", ".join(self.env_names))) from None
-        self.budget.store.add_usage("x", writes=1)
         return ref
 
 

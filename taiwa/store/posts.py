@@ -111,6 +111,25 @@ class PostsMixin:
                ON CONFLICT (platform, month) DO UPDATE SET reads = platform_usage.reads + excluded.reads,
                    writes = platform_usage.writes + excluded.writes""", [platform, month, reads, writes])
 
+    def reserve_usage(self, platform: str, kind: str, n: int, limit: int, at: dt.datetime | None = None) -> int | None:
+        """Take `n` reads or writes out of the month's `limit` in one statement (workers on several machines
+        share the budget, so a check followed by a later add could overspend it). Returns what was used before
+        when reserved, None when it would go over (nothing is taken then). Give back what a call did not use
+        with add_usage(..., -unused)."""
+        if kind not in ("reads", "writes"):
+            raise ValueError(kind)
+        month = (at or dt.datetime.now(dt.timezone.utc)).strftime("%Y-%m")
+        if n > limit:
+            return None
+        with self.atomic():
+            row = self._one(
+                f"""INSERT INTO platform_usage (platform, month, reads, writes) VALUES (?, ?, ?, ?)
+                    ON CONFLICT (platform, month) DO UPDATE SET {kind} = platform_usage.{kind} + excluded.{kind}
+                    WHERE platform_usage.{kind} + excluded.{kind} <= ?
+                    RETURNING {kind}""",
+                [platform, month, n if kind == "reads" else 0, n if kind == "writes" else 0, limit])
+        return None if row is None else row[kind] - n
+
     def usage(self, platform: str, at: dt.datetime | None = None) -> dict[str, int]:
         month = (at or dt.datetime.now(dt.timezone.utc)).strftime("%Y-%m")
         row = self._one("SELECT reads, writes FROM platform_usage WHERE platform = ? AND month = ?", [platform, month])
