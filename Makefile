@@ -40,6 +40,7 @@ $(STAMP): pyproject.toml
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/classify.py
+	$(BIN)/python bench/workers.py
 
 clean:
 	rm -rf $(VENV) demo.db demo-outbox.jsonl .pytest_cache

@@ -170,3 +170,19 @@ def test_the_monthly_x_budget_is_never_overspent_by_concurrent_workers(store):
     assert len(got) == 5 and len(paused) == 7 and store.usage("x")["reads"] == 50
     Budget(store, reads=50, writes=5).release_read(10)      # a failed request gives its page back
     assert store.usage("x")["reads"] == 40
+
+
+def test_status_and_workers_list_who_holds_what(pg_url, tmp_path):
+    import subprocess
+    import sys
+
+    s = Store(pg_url)
+    s.register_worker("box1:41:aa11", "box1", 41, ["listen:replay", "process"])
+    s.claim_streams("box1:41:aa11", ["replay:/data/a.jsonl"], lease_seconds=60)
+    s.close()
+    assert subprocess.run([sys.executable, "-m", "taiwa", "init", "taiwa.toml"], cwd=tmp_path).returncode == 0
+    for verb in ("workers", "status"):
+        r = subprocess.run([sys.executable, "-m", "taiwa", "--db", pg_url, verb], capture_output=True, text=True,
+                           cwd=tmp_path, env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"})
+        assert r.returncode == 0, r.stderr
+        assert "box1:41:aa11" in r.stdout and "replay:/data/a.jsonl" in r.stdout and "yes" in r.stdout

@@ -45,8 +45,9 @@ class QuickModel:
 def main() -> None:
     cfg = config_mod.load(sys.argv[1])
     intervals = json.loads(sys.argv[2])
+    alone = "--daemon" in sys.argv[3:]     # the one-daemon SQLite deployment, for bench/workers.py
     setup_logging(cfg, cfg.resolve(cfg.get("daemon", "log_file")), console=False)
-    Daemon(cfg, worker=True, jobs=list(intervals), intervals=intervals, model_loader=QuickModel).run_forever()
+    Daemon(cfg, worker=not alone, jobs=list(intervals), intervals=intervals, model_loader=QuickModel).run_forever()
 
 
 if __name__ == "__main__":
