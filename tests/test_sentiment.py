@@ -112,7 +112,7 @@ def test_default_model_batched_equals_one_by_one(default_model):
         assert abs(sum(a.scores.values()) - 1) < 1e-5
     routes = {t: s.model_id for t, s in zip(MIXED, batched)}
     assert routes["届いたマグが割れていました"].startswith("taiwa-e5-head")          # e5 alone
-    assert routes["I love this mug so much"].startswith("taiwa-minilm+e5-heads")    # the averaged route
+    assert routes["I love this mug so much"].startswith("taiwa-e5>minilm-heads")    # the Latin route: the cascade
 
 
 def test_default_model_reads_obvious_posts(default_model):

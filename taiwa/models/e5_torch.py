@@ -243,7 +243,7 @@ class E5Torch:
 
     def embedded(self, batch: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
         """Token ids → (embeddings after the embedding LayerNorm [B, L, H], mask [B, L])."""
-        H, L = self.hp["H"], max(len(b) for b in batch)
+        L = max(len(b) for b in batch)
         ids = np.zeros((len(batch), L), dtype=np.int64)
         mask = np.zeros((len(batch), L), dtype=np.int64)
         for i, b in enumerate(batch):
