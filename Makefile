@@ -39,7 +39,9 @@ $(STAMP): pyproject.toml
 
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
-	$(BIN)/python bench/classify.py
+	$(BIN)/python bench/classify.py --n 1000
+	$(BIN)/python bench/e2e.py --posts 100000
+	$(BIN)/python bench/e2e.py --posts 100000 --int8
 	$(BIN)/python bench/workers.py
 
 clean:

@@ -51,6 +51,8 @@ def make_file(path: Path, n: int, seed: int = 7) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--posts", type=int, default=5000)
+    ap.add_argument("--int8", action="store_true", help="[model] int8 = true (e5 in int8 too)")
+    ap.add_argument("--no-cascade", action="store_true", help="[model] cascade = false (both heads on every post)")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="taiwa-e2e-"))
     cfg = config_mod.sample_config(work)
@@ -62,7 +64,7 @@ def main() -> None:
     pipeline.listen(store, [ReplayListener(path)])
     times["listen"] = time.perf_counter() - t
     t = time.perf_counter()
-    model = load_model("default")
+    model = load_model("default", int8=args.int8, cascade=not args.no_cascade)
     times["load model"] = time.perf_counter() - t
     t = time.perf_counter()
     pipeline.classify(store, model)
@@ -79,6 +81,9 @@ def main() -> None:
           f"{peak_rss_mib():.0f} MiB")
     print(f"drafts {report.drafts}, merged into open conversations {report.merged}, likes {report.likes}, "
           f"incident posts {report.incident_posts}")
+    route = model.english
+    print(f"model: int8 {args.int8}, cascade {not args.no_cascade} (MiniLM read {route.routed} of {route.seen} "
+          f"Latin-script posts)")
     print(f"100,000 posts at this rate: {100_000 / (n / total) / 60:.1f} minutes")
     store.close()
 

@@ -70,30 +70,44 @@ def test_without_the_cascade_every_latin_post_goes_through_both_heads(default_mo
     assert sorted(spy.seen) == sorted(t for t in MIXED if not needs_multilingual(t))
 
 
-def test_the_cascade_keeps_both_heads_labels_on_held_out_tweets(default_model):
-    """The final part of the held-out split (nothing was chosen on it): the cascade agrees with averaging both heads
-    on nearly every tweet, and its macro-F1 is within the card's tolerance of theirs."""
-    from taiwa.models.train import metrics, split_corpus
-
-    final = sorted(split_corpus().final, key=lambda e: e.text)[::23][:200]
-    texts, gold = [e.text for e in final], [e.label for e in final]
-    casc = [s.label for s in default_model.classify(texts)]
-    both = [s.label for s in load_default(device="cpu", cascade=False).classify(texts)]
-    assert sum(a == b for a, b in zip(casc, both)) / len(texts) >= 0.93
-    assert metrics(gold, casc)["macro_f1"] >= metrics(gold, both)["macro_f1"] - 0.03
-    assert default_model.english.routed < default_model.english.seen   # MiniLM skipped somewhere
-
-
-def test_choose_takes_the_lowest_threshold_within_tolerance():
-    """On the shipped heads' own probabilities for a held-out sample: the chosen threshold meets the tolerance and
-    the grid step below it does not (so it is the cheapest that does)."""
+@pytest.fixture(scope="module")
+def held_out():
+    """A fixed sample of the held-out tweets (both parts) with each shipped head's probabilities, as the default
+    computes them (e5 fp32, MiniLM int8 on ONNX Runtime)."""
     from taiwa.models.sentiment import make_e5, make_minilm
     from taiwa.models.train import split_corpus
 
-    tune = sorted(split_corpus().tune, key=lambda e: e.text)[::4][:300]
-    texts, gold = [e.text for e in tune], [e.label for e in tune]
-    p5 = Head.load(HEADS_DIR / "e5.safetensors").probs(make_e5().embed(texts))
-    pm = Head.load(HEADS_DIR / "minilm.safetensors").probs(make_minilm(int8=True).embed(texts))
+    held = sorted(split_corpus().test, key=lambda e: e.text)[::17][:400]
+    texts, gold = [e.text for e in held], [e.label for e in held]
+    return texts, gold, {
+        "e5": Head.load(HEADS_DIR / "e5.safetensors").probs(make_e5().embed(texts)),
+        "minilm": Head.load(HEADS_DIR / "minilm.safetensors").probs(make_minilm(int8=True).embed(texts))}
+
+
+def test_the_cascade_keeps_both_heads_labels_on_held_out_tweets(default_model, held_out):
+    """On the final part (nothing was chosen on it) the cascade agrees with averaging both heads on nearly every
+    tweet, and its macro-F1 is within the card's tolerance of theirs (plus sampling slack)."""
+    from taiwa.models.train import TUNE_PERCENT, bucket, metrics
+
+    texts, gold, probs = held_out
+    final = np.array([bucket(t) >= TUNE_PERCENT for t in texts])
+    casc, unsure = cascade.route(probs["e5"], probs["minilm"], default_model.english.below)
+    both = (probs["e5"] + probs["minilm"]) / 2
+    labels = lambda p: [("negative", "neutral", "positive")[i] for i in p[final].argmax(axis=1)]   # noqa: E731
+    gold_f = [g for g, f in zip(gold, final) if f]
+    assert (casc[final].argmax(1) == both[final].argmax(1)).mean() >= 0.93
+    assert metrics(gold_f, labels(casc))["macro_f1"] >= metrics(gold_f, labels(both))["macro_f1"] - 0.03
+    assert 0.05 < unsure[final].mean() < 0.6          # MiniLM is skipped for most tweets, consulted for some
+
+
+def test_choose_takes_the_lowest_threshold_within_tolerance(held_out):
+    """On the shipped heads' own probabilities for the tune part: the chosen threshold meets the tolerance and
+    the grid step below it does not (so it is the cheapest that does)."""
+    from taiwa.models.train import TUNE_PERCENT, bucket
+
+    texts, gold, probs = held_out
+    tune = np.array([bucket(t) < TUNE_PERCENT for t in texts])
+    p5, pm, gold = probs["e5"][tune], probs["minilm"][tune], [g for g, t in zip(gold, tune) if t]
     for tol in (0.0, 0.01, 0.03):
         c = cascade.choose(p5, pm, gold, tolerance=tol)
         assert c["f1"] >= c["both_f1"] - tol - 1e-9
@@ -101,7 +115,7 @@ def test_choose_takes_the_lowest_threshold_within_tolerance():
         if i > 0:
             below = cascade.GRID[i - 1]
             assert cascade.judge(p5, pm, gold, below)["f1"] < c["both_f1"] - tol
-        probs, unsure = cascade.route(p5, pm, c["below"])
+        probs_c, unsure = cascade.route(p5, pm, c["below"])
         assert np.array_equal(unsure, p5.max(axis=1) < c["below"])
 
 
@@ -112,3 +126,19 @@ def test_the_model_card_reports_the_shipped_threshold():
     assert meta["cascade_below"] == c["tune"]["below"]
     assert f"below **{meta['cascade_below']:g}**" in card
     assert c["final"]["f1"] >= c["final"]["both_f1"] - c["tolerance"]      # judged on posts it was not chosen on
+
+
+def test_tune_writes_the_threshold_the_model_then_uses(tmp_path, held_out):
+    """What `taiwa model train` does after fitting: choose on the tune part, judge on the final part, store it in
+    the MiniLM head; load_default reads it back and the card shows it."""
+    import shutil
+
+    for name in ("minilm.safetensors", "e5.safetensors"):
+        shutil.copy(HEADS_DIR / name, tmp_path / name)
+    texts, gold, probs = held_out
+    c = cascade.tune(tmp_path, probs, texts, gold)
+    assert c["tune"]["n"] + c["final"]["n"] == len(texts) and c["tune"]["n"] > 50
+    model = load_default(device="cpu", heads_dir=tmp_path)
+    assert model.english.below == c["tune"]["below"]
+    lines = "\n".join(cascade.card_lines(c))
+    assert f"below **{c['tune']['below']:g}**" in lines and f"| final (judged here) | {c['final']['n']} |" in lines

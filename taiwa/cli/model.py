@@ -69,9 +69,12 @@ def eval_(cache_dir: str, hand_only: bool, device: str) -> None:
         for model_id, pr in probs.items():
             _print_metrics(f"held-out split ({len(split.test)} tweets), {model_id} alone",
                            tr.metrics(gold, [LABELS[i] for i in pr.argmax(axis=1)]))
-        avg = sum(probs.values()) / len(probs)
-        _print_metrics(f"held-out split, default ({routed.english.model_id})",
-                       tr.metrics(gold, [LABELS[i] for i in avg.argmax(axis=1)]))
+        from ..models import cascade
+
+        route = routed.english
+        both, unsure = cascade.route(probs[route.e5.model_id], probs[route.minilm.model_id], route.below)
+        _print_metrics(f"held-out split, default ({route.model_id}; MiniLM consulted on {unsure.mean():.0%})",
+                       tr.metrics(gold, [LABELS[i] for i in both.argmax(axis=1)]))
     for title, fn, examples in sets:
         _print_metrics(f"{title}, {len(examples)} posts", tr.evaluate(fn, examples))
 
