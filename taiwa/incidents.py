@@ -48,9 +48,24 @@ def _centred(vectors: np.ndarray, texts: Sequence[str]) -> np.ndarray:
 def group(store: Store, posts: Sequence[dict[str, Any]], *, window_hours: float, similarity: float,
           alert_at: int) -> GroupReport:
     """Put each problem post (dicts with id, author_id, created_at, text, topic) into an incident where one
-    fits. Idempotent: a post already in an incident is left alone."""
+    fits. Idempotent: a post already in an incident is left alone.
+
+    Cost grows with the window, not the database: a post's centred vector is computed once per call (the same
+    candidates come back for every post of a busy hour), counts are kept per join and each incident touched
+    chooses its title once, at the end."""
     report = GroupReport()
     window = dt.timedelta(hours=window_hours)
+    centred: dict[int, np.ndarray] = {}
+    touched: set[int] = set()
+    alerted: set[int] = set()
+
+    def vectors_of(rows: Sequence[dict[str, Any]]) -> np.ndarray:
+        new = [r for r in rows if r["post_id"] not in centred]
+        if new:
+            for r, v in zip(new, _centred(np.stack([r["vector"] for r in new]), [r["text"] for r in new])):
+                centred[r["post_id"]] = v
+        return np.stack([centred[r["post_id"]] for r in rows])
+
     for post in sorted(posts, key=lambda p: (p["created_at"], p["id"])):
         if not post.get("topic") or store.incident_of(post["id"]) is not None:
             continue
@@ -62,17 +77,16 @@ def group(store: Store, posts: Sequence[dict[str, Any]], *, window_hours: float,
         own = store.vectors([post["id"]]).get(post["id"])
         if own is None:
             continue
-        vecs = _centred(np.stack([own, *[c["vector"] for c in cands]]),
-                        [post["text"], *[c["text"] for c in cands]])
-        sims = vecs[1:] @ vecs[0]
+        own_c = vectors_of([{"post_id": post["id"], "vector": own, "text": post["text"]}])[0]
+        sims = vectors_of(cands) @ own_c
         # An incident is judged by the post's mean likeness to its members in the window (single pairs are noisy);
         # a post not yet in one, by itself.
         options: dict[Any, list[float]] = {}
         for cand, sim in zip(cands, sims):
             key = cand["incident_id"] if cand["incident_id"] is not None else ("post", cand["post_id"])
             options.setdefault(key, []).append(float(sim))
-        key, scores = max(options.items(), key=lambda kv: float(np.mean(kv[1])))
-        score = float(np.mean(scores))
+        key, scores = max(options.items(), key=lambda kv: sum(kv[1]) / len(kv[1]))
+        score = sum(scores) / len(scores)
         if score < similarity:
             continue
         with store.atomic():
@@ -83,19 +97,26 @@ def group(store: Store, posts: Sequence[dict[str, Any]], *, window_hours: float,
             else:
                 incident = key
             store.add_to_incident(incident, post["id"], score)
-            refresh(store, incident)
+            store.recount_incident(incident)
+        touched.add(incident)
         report.joined += 1
         info = store.incident(incident)
-        if info["size"] >= alert_at and store.raise_alert(
-                "incident", f"incident #{incident} ({info['topic']})", info["first_seen"],
-                f"{info['size']} posts from {info['authors']} people about {info['topic']} since "
-                f"{info['first_seen'][:16]}: {info['title']}"):
-            report.alerts.append(incident)
+        if info["size"] >= alert_at and incident not in alerted:
+            alerted.add(incident)     # raised once per (incident, window); checked once a call
+            refresh(store, incident)  # the alert carries the incident's title
+            info = store.incident(incident)
+            if store.raise_alert("incident", f"incident #{incident} ({info['topic']})", info["first_seen"],
+                                 f"{info['size']} posts from {info['authors']} people about {info['topic']} "
+                                 f"since {info['first_seen'][:16]}: {info['title']}"):
+                report.alerts.append(incident)
+    for incident in sorted(touched):
+        refresh(store, incident)
     return report
 
 
 def refresh(store: Store, incident_id: int) -> None:
-    """Recount an incident and choose its title: the member post closest to all the others."""
+    """Recount an incident and choose its title: the member post closest to all the others (the largest sum of
+    centred cosines to the rest, computed against the members' summed vector: linear in the incident's size)."""
     members = store.incident_members(incident_id)
     if not members:
         store.update_incident(incident_id, size=0, authors=0)
@@ -106,7 +127,7 @@ def refresh(store: Store, incident_id: int) -> None:
     if len(ids) > 2:
         by_id = {m["post_id"]: m for m in members}
         c = _centred(np.stack([vectors[i] for i in ids]), [by_id[i]["text"] for i in ids])
-        rep = ids[int(np.argmax((c @ c.T).sum(axis=1)))]
+        rep = ids[int(np.argmax(c @ c.sum(axis=0)))]
     text = next(m["text"] for m in members if m["post_id"] == rep)
     title = " ".join(text.split())
     title = title if len(title) <= TITLE_CHARS else title[:TITLE_CHARS - 1].rstrip() + "…"

@@ -142,3 +142,23 @@ def test_accuracy_floor_on_a_fixed_held_out_sample(default_model):
     m = evaluate(default_model.english.classify, test)
     assert m["n"] == 400
     assert m["macro_f1"] >= 0.66, m
+
+
+def test_the_script_check_counts_letters_by_unicode_category():
+    """needs_multilingual counts letters with str.isalpha: the same as the Unicode letter categories (L*)."""
+    import json
+    import unicodedata
+    from importlib import resources
+
+    from taiwa.models.sentiment import _NON_LATIN, _NOT_PROSE, needs_multilingual
+
+    def by_category(text):
+        letters = [c for c in _NOT_PROSE.sub(" ", text) if unicodedata.category(c).startswith("L")]
+        return bool(letters) and sum(1 for c in letters if _NON_LATIN.match(c)) / len(letters) >= 0.2
+
+    texts = [json.loads(line)["text"] for name in ("sample_posts.jsonl", "intent_train.jsonl")
+             for line in resources.files("taiwa").joinpath(f"data/{name}").read_text(encoding="utf-8").splitlines()
+             if line.strip()]
+    texts += ["・・・ー", "Ελληνικά καλά", "mixed 日本 text here", "한국어 좋아요", "", "123", "@brand 最悪", "ｆｕｌｌ"]
+    assert [needs_multilingual(t) for t in texts] == [by_category(t) for t in texts]
+    assert needs_multilingual("@brand 最悪") and not needs_multilingual("@日本語ハンドル great coffee")

@@ -14,7 +14,6 @@ import functools
 import json
 import os
 import re
-import unicodedata
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -395,11 +394,11 @@ def needs_multilingual(text: str) -> bool:
 
     MiniLM's vocabulary is English: such text would become [UNK] tokens."""
     body = _NOT_PROSE.sub(" ", text)  # a Latin @handle or #tag says nothing about the language of the post
-    letters = [c for c in body if unicodedata.category(c).startswith("L")]
+    letters = sum(map(str.isalpha, body))   # isalpha is exactly the Unicode letter categories (L*)
     if not letters:
         return False
-    other = sum(1 for c in letters if _NON_LATIN.match(c))
-    return other / len(letters) >= 0.2
+    other = sum(1 for c in _NON_LATIN.findall(body) if c.isalpha())
+    return other / letters >= 0.2
 
 
 class CascadeClassifier:

@@ -46,6 +46,18 @@ class IncidentsMixin:
                 "ON CONFLICT DO NOTHING",
                         [post_id, incident_id, similarity])
 
+    def recount_incident(self, incident_id: int) -> None:
+        """Size, authors, first and last seen from the members (one statement; the title is refresh()'s)."""
+        self._x("""UPDATE incidents SET
+                     size = (SELECT count(*) FROM incident_posts WHERE incident_id = incidents.id),
+                     authors = (SELECT count(DISTINCT p.author_id) FROM incident_posts ip
+                                JOIN posts p ON p.id = ip.post_id WHERE ip.incident_id = incidents.id),
+                     first_seen = (SELECT min(p.created_at) FROM incident_posts ip JOIN posts p ON p.id = ip.post_id
+                                   WHERE ip.incident_id = incidents.id),
+                     last_seen = (SELECT max(p.created_at) FROM incident_posts ip JOIN posts p ON p.id = ip.post_id
+                                  WHERE ip.incident_id = incidents.id)
+                   WHERE id = ?""", [incident_id])
+
     def update_incident(self, incident_id: int, **fields: Any) -> None:
         allowed = {"size", "authors", "first_seen", "last_seen", "representative_post_id", "title"}
         if set(fields) - allowed:
