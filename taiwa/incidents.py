@@ -7,7 +7,8 @@ pairs are noisy). Either it joins that incident, or the two posts start one. Onl
 report a problem (a complaint, or a negative post) group; posts are taken oldest first, so the grouping does not
 depend on how a run is chunked.
 
-An incident is stored with a title (its most central post, clipped), its size, its authors, and when it was first
+An incident is stored with a title (its most central post, clipped; chosen again each time the incident doubles),
+its size, its authors, and when it was first
 and last seen. The inbox shows it as one group with one reply for all: the team writes it once (with {name} for
 each author), and every member's draft is set from it, personalised, each still approved and sent at most once.
 When an incident reaches `[triage] incident_alert_at` posts, an alert is raised, like a campaign spike.
@@ -51,13 +52,12 @@ def group(store: Store, posts: Sequence[dict[str, Any]], *, window_hours: float,
     fits. Idempotent: a post already in an incident is left alone.
 
     Cost grows with the window, not the database: a post's centred vector is computed once per call (the same
-    candidates come back for every post of a busy hour), counts are kept per join and each incident touched
-    chooses its title once, at the end."""
+    candidates come back for every post of a busy hour), counts are kept per join in constant work, and titles
+    are chosen again (once, at the end of the call) only for incidents that are new or have doubled in size."""
     report = GroupReport()
     window = dt.timedelta(hours=window_hours)
     centred: dict[int, np.ndarray] = {}
     touched: set[int] = set()
-    alerted: set[int] = set()
 
     def vectors_of(rows: Sequence[dict[str, Any]]) -> np.ndarray:
         new = [r for r in rows if r["post_id"] not in centred]
@@ -96,13 +96,16 @@ def group(store: Store, posts: Sequence[dict[str, Any]], *, window_hours: float,
                 report.created.append(incident)
             else:
                 incident = key
+            size_before = 1 if isinstance(key, tuple) else store.incident(incident)["size"]
             store.add_to_incident(incident, post["id"], score)
-            store.recount_incident(incident)
-        touched.add(incident)
+            store.grow_incident(incident, post["id"])
+        # The title (the most central member) is chosen again whenever the incident has doubled since it was last
+        # chosen: an incident of thousands of posts is not re-read for every post that joins it.
+        if size_before & (size_before + 1) == 0 or isinstance(key, tuple):
+            touched.add(incident)     # the size reached a power of two (2, 4, 8, …) or the incident is new
         report.joined += 1
         info = store.incident(incident)
-        if info["size"] >= alert_at and incident not in alerted:
-            alerted.add(incident)     # raised once per (incident, window); checked once a call
+        if size_before < alert_at <= info["size"]:   # it has just reached the alert size
             refresh(store, incident)  # the alert carries the incident's title
             info = store.incident(incident)
             if store.raise_alert("incident", f"incident #{incident} ({info['topic']})", info["first_seen"],

@@ -78,3 +78,29 @@ def test_concurrent_writers_on_two_connections_lose_nothing(tmp_path):
     assert errors == []
     assert s.count("posts") == 450
     assert {c["listener"]: c["position"] for c in s.cursors()} == {"la": "149", "lb": "149", "lc": "149"}
+
+
+def test_an_incident_counts_each_member_as_it_joins(store):
+    """grow_incident keeps size, authors and first/last seen as a recount of the members would (both backends):
+    a second post of an author already in the incident adds to the size, not to the authors."""
+    import datetime as dt
+
+    from taiwa.listeners.base import Author, Post
+    from .conftest import T0
+
+    people = [Author("1", "amy"), Author("2", "bo"), Author("1", "amy"), Author("3", "cy")]
+    hours = [0, 2, 3, -1]      # the last one is older than the first: first_seen moves back
+    store.ingest([Post("x", str(i), a, f"app crash {i}", T0 + dt.timedelta(hours=h))
+                  for i, (a, h) in enumerate(zip(people, hours))], listener="t", cursor=None)
+    ids = [r["id"] for r in store._rows("SELECT id FROM posts ORDER BY platform_id")]
+    first = store._rows("SELECT created_at FROM posts WHERE id = ?", [ids[0]])[0]["created_at"]
+    incident = store.create_incident("app", ids[0], at=first)
+    for pid in ids[1:]:
+        store.add_to_incident(incident, pid, 0.8)
+        store.grow_incident(incident, pid)
+    info = store.incident(incident)
+    members = store.incident_members(incident)
+    assert info["size"] == len(members) == 4
+    assert info["authors"] == len({m["author_id"] for m in members}) == 3
+    assert info["first_seen"] == min(m["created_at"] for m in members)
+    assert info["last_seen"] == max(m["created_at"] for m in members)

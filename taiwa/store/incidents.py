@@ -34,8 +34,8 @@ class IncidentsMixin:
     def create_incident(self, topic: str, first_post: int, *, at: str) -> int:
         with self.atomic():
             incident = self._scalar(
-                "INSERT INTO incidents (topic, first_seen, last_seen, created_at) VALUES (?, ?, ?, ?) RETURNING id",
-                [topic, at, at, now_iso()])
+                "INSERT INTO incidents (topic, first_seen, last_seen, created_at, size, authors) "
+                "VALUES (?, ?, ?, ?, 1, 1) RETURNING id", [topic, at, at, now_iso()])
             self._x("INSERT INTO incident_posts (post_id, incident_id, similarity) VALUES (?, ?, 1) "
                     "ON CONFLICT DO NOTHING",
                             [first_post, incident])
@@ -46,17 +46,21 @@ class IncidentsMixin:
                 "ON CONFLICT DO NOTHING",
                         [post_id, incident_id, similarity])
 
-    def recount_incident(self, incident_id: int) -> None:
-        """Size, authors, first and last seen from the members (one statement; the title is refresh()'s)."""
+    def grow_incident(self, incident_id: int, post_id: int) -> None:
+        """Count a member just added: size, authors (a new one only if no other member post is theirs), first and
+        last seen. Constant work whatever the incident's size (the author check starts from the author's posts)."""
         self._x("""UPDATE incidents SET
-                     size = (SELECT count(*) FROM incident_posts WHERE incident_id = incidents.id),
-                     authors = (SELECT count(DISTINCT p.author_id) FROM incident_posts ip
-                                JOIN posts p ON p.id = ip.post_id WHERE ip.incident_id = incidents.id),
-                     first_seen = (SELECT min(p.created_at) FROM incident_posts ip JOIN posts p ON p.id = ip.post_id
-                                   WHERE ip.incident_id = incidents.id),
-                     last_seen = (SELECT max(p.created_at) FROM incident_posts ip JOIN posts p ON p.id = ip.post_id
-                                  WHERE ip.incident_id = incidents.id)
-                   WHERE id = ?""", [incident_id])
+                     size = size + 1,
+                     authors = authors + CASE WHEN EXISTS (
+                         SELECT 1 FROM posts mine JOIN posts other ON other.author_id = mine.author_id
+                         JOIN incident_posts ip ON ip.post_id = other.id
+                         WHERE mine.id = ? AND other.id != mine.id AND ip.incident_id = incidents.id)
+                       THEN 0 ELSE 1 END,
+                     first_seen = CASE WHEN (SELECT created_at FROM posts WHERE id = ?) < first_seen
+                                  THEN (SELECT created_at FROM posts WHERE id = ?) ELSE first_seen END,
+                     last_seen = CASE WHEN (SELECT created_at FROM posts WHERE id = ?) > last_seen
+                                 THEN (SELECT created_at FROM posts WHERE id = ?) ELSE last_seen END
+                   WHERE id = ?""", [post_id, post_id, post_id, post_id, post_id, incident_id])
 
     def update_incident(self, incident_id: int, **fields: Any) -> None:
         allowed = {"size", "authors", "first_seen", "last_seen", "representative_post_id", "title"}
