@@ -1,4 +1,4 @@
-"""Three `taiwa run --worker` processes on one PostgreSQL database replay 50,000 posts split into six streams;
+"""Three `taiwa run --worker` processes on one PostgreSQL database replay 30,000 posts split into six streams;
 one worker is SIGKILLed midway. Every post is stored once, classified once, ranked once; no action is sent
 twice; the dead worker's streams are taken over and finished by the others."""
 
@@ -18,7 +18,7 @@ from taiwa.store import Store
 
 from .conftest import record, write_jsonl
 
-POSTS, STREAMS = 50_000, 6
+POSTS, STREAMS = 30_000, 6
 INTERVALS = {"listen:replay": 0.2, "process": 0.2, "send": 0.3, "heartbeat": 0.3}
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -131,7 +131,7 @@ def test_three_workers_share_the_work_and_survive_a_kill(pg_url, tmp_path):
             w.wait(timeout=60)
 
     assert victim is not None and victim_streams
-    # stored once: 50,000 rows, and the streams' cursors counted each batch once (a batch the dead worker read
+    # stored once: 30,000 rows, and the streams' cursors counted each batch once (a batch the dead worker read
     # but never committed was read again by the stream's new holder; nothing was committed twice)
     assert store.count("posts") == POSTS
     cursors = {c["listener"]: c for c in store.cursors()}
