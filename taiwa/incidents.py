@@ -57,7 +57,7 @@ def group(store: Store, posts: Sequence[dict[str, Any]], *, window_hours: float,
     report = GroupReport()
     window = dt.timedelta(hours=window_hours)
     centred: dict[int, np.ndarray] = {}
-    touched: set[int] = set()
+    retitle: set[int] = set()
 
     def vectors_of(rows: Sequence[dict[str, Any]]) -> np.ndarray:
         new = [r for r in rows if r["post_id"] not in centred]
@@ -96,15 +96,15 @@ def group(store: Store, posts: Sequence[dict[str, Any]], *, window_hours: float,
                 report.created.append(incident)
             else:
                 incident = key
-            size_before = 1 if isinstance(key, tuple) else store.incident(incident)["size"]
             store.add_to_incident(incident, post["id"], score)
             store.grow_incident(incident, post["id"])
-        # The title (the most central member) is chosen again whenever the incident has doubled since it was last
-        # chosen: an incident of thousands of posts is not re-read for every post that joins it.
-        if size_before & (size_before + 1) == 0 or isinstance(key, tuple):
-            touched.add(incident)     # the size reached a power of two (2, 4, 8, …) or the incident is new
         report.joined += 1
         info = store.incident(incident)
+        size_before = info["size"] - 1
+        # The title (the most central member) is chosen again whenever the incident has doubled since it was last
+        # chosen (a new incident's size is 2): one of thousands of posts is not re-read for every post that joins.
+        if info["size"] & size_before == 0:
+            retitle.add(incident)
         if size_before < alert_at <= info["size"]:   # it has just reached the alert size
             refresh(store, incident)  # the alert carries the incident's title
             info = store.incident(incident)
@@ -112,7 +112,7 @@ def group(store: Store, posts: Sequence[dict[str, Any]], *, window_hours: float,
                                  f"{info['size']} posts from {info['authors']} people about {info['topic']} "
                                  f"since {info['first_seen'][:16]}: {info['title']}"):
                 report.alerts.append(incident)
-    for incident in sorted(touched):
+    for incident in sorted(retitle):
         refresh(store, incident)
     return report
 

@@ -36,15 +36,12 @@ def _f1(gold: Sequence[str], probs: np.ndarray) -> float:
 
 
 def choose(p_e5: np.ndarray, p_minilm: np.ndarray, gold: Sequence[str], tolerance: float = TOLERANCE) -> dict:
-    """The lowest threshold of GRID within `tolerance` of both heads everywhere (1.0 when none is)."""
-    both = _f1(gold, (p_e5 + p_minilm) / 2)
+    """The lowest threshold of GRID within `tolerance` of both heads everywhere (1.0, both always, when none is)."""
     for below in GRID:
-        probs, unsure = route(p_e5, p_minilm, below)
-        f1 = _f1(gold, probs)
-        if f1 >= both - tolerance:
-            return {"below": below, "routed": float(unsure.mean()), "f1": f1, "both_f1": both,
-                    "e5_f1": _f1(gold, p_e5), "n": len(gold)}
-    return {"below": 1.0, "routed": 1.0, "f1": both, "both_f1": both, "e5_f1": _f1(gold, p_e5), "n": len(gold)}
+        result = judge(p_e5, p_minilm, gold, below)
+        if result["f1"] >= result["both_f1"] - tolerance:
+            return result
+    return judge(p_e5, p_minilm, gold, 1.0)
 
 
 def judge(p_e5: np.ndarray, p_minilm: np.ndarray, gold: Sequence[str], below: float) -> dict:
