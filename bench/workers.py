@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _util import ROOT  # noqa: E402
 
 from taiwa.store import Store  # noqa: E402
+from tests.support.worker import write_config  # noqa: E402
 
 STREAMS = 6
 
@@ -51,31 +52,6 @@ def make_streams(folder: Path, n: int) -> list[Path]:
     return [folder / f"stream{s}.jsonl" for s in range(STREAMS)]
 
 
-def write_config(folder: Path, database: str, streams: list[Path]) -> Path:
-    toml = folder / "taiwa.toml"
-    toml.write_text(f"""
-[taiwa]
-database = "{database}"
-outbox = "{folder / 'outbox.jsonl'}"
-
-[[brands]]
-name = "Kettlebird"
-handles = ["kettlebird"]
-keywords = ["kettlebird"]
-
-[platforms.replay]
-enabled = true
-interval_minutes = 0.005
-paths = {json.dumps([str(p) for p in streams])}
-
-[daemon]
-process_seconds = 0.3
-heartbeat_seconds = 1
-log_file = "{folder / 'taiwa.log'}"
-""", encoding="utf-8")
-    return toml
-
-
 def start(toml: Path, model: str, worker: bool) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     if model == "quick":
@@ -88,7 +64,8 @@ def start(toml: Path, model: str, worker: bool) -> subprocess.Popen:
 
 
 def run(label: str, database: str, streams: list[Path], folder: Path, n: int, model: str, workers: int) -> float:
-    toml = write_config(folder, database, streams)
+    toml = write_config(folder, database, streams, "Kettlebird", replay={"interval_minutes": 0.005},
+                        daemon={"process_seconds": 0.3, "heartbeat_seconds": 1})
     procs = [start(toml, model, worker=database.startswith("postgresql")) for _ in range(workers)]
     store = Store(database)
     first = None

@@ -17,6 +17,7 @@ from taiwa.responders import approval
 from taiwa.store import Store
 
 from .conftest import record, write_jsonl
+from .support.worker import write_config
 
 POSTS, STREAMS = 30_000, 6
 INTERVALS = {"listen:replay": 0.2, "process": 0.2, "send": 0.3, "heartbeat": 0.3}
@@ -39,30 +40,6 @@ def write_streams(folder: Path) -> list[Path]:
         recs = [record(i, text(i), handle=f"c{i % 4000}", hours=i / 3600) for i in range(s, POSTS, STREAMS)]
         paths.append(write_jsonl(folder / f"stream{s}.jsonl", recs))
     return paths
-
-
-def write_config(folder: Path, url: str, streams: list[Path]) -> Path:
-    toml = folder / "taiwa.toml"
-    toml.write_text(f"""
-[taiwa]
-database = "{url}"
-outbox = "{folder / 'outbox.jsonl'}"
-
-[[brands]]
-name = "Acme"
-handles = ["acme"]
-keywords = ["acme"]
-
-[platforms.replay]
-enabled = true
-paths = {json.dumps([str(p) for p in streams])}
-
-[daemon]
-lease_seconds = 3
-lock_stale_seconds = 5
-log_file = "{folder / 'taiwa.log'}"
-""", encoding="utf-8")
-    return toml
 
 
 def install_classification_log(store: Store) -> None:
@@ -95,7 +72,7 @@ def approve_waiting(store: Store) -> int:
 
 def test_three_workers_share_the_work_and_survive_a_kill(pg_url, tmp_path):
     streams = write_streams(tmp_path)
-    toml = write_config(tmp_path, pg_url, streams)
+    toml = write_config(tmp_path, pg_url, streams, "Acme", daemon={"lease_seconds": 3, "lock_stale_seconds": 5})
     store = Store(pg_url)
     install_classification_log(store)
     workers = [start_worker(toml, tmp_path, n) for n in range(3)]

@@ -1,5 +1,5 @@
 """`taiwa run --worker` for the workers test: the real daemon (scheduler, jobs, leases, claims, senders) with a
-quick stand-in for the sentiment model, so 50,000 posts go through in a test's time on two cores. The stand-in is
+quick stand-in for the sentiment model, so 30,000 posts go through in a test's time on two cores. The stand-in is
 deterministic: words → label, and each label's post gets the real e5 embedding of one typical post of that kind
 (computed once at start), so intent, memory and drafting downstream see real vectors. The test proves who does
 the work, not how well.
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 from taiwa import config as config_mod
 from taiwa.models.sentiment import Sentiment
@@ -40,6 +41,23 @@ class QuickModel:
             scores = {k: (0.8 if k == label else 0.1) for k in ("negative", "neutral", "positive")}
             out.append(Sentiment(label, scores, self.model_id, vector=self.vectors[label]))
         return out
+
+
+def write_config(folder: Path, database: str, streams: list[Path], brand: str, *, replay: dict | None = None,
+                 daemon: dict | None = None) -> Path:
+    """taiwa.toml for daemons or workers replaying `streams` into `database` (the workers test and
+    bench/workers.py): one brand, the replay platform, the outbox and log in `folder`, plus the keys given."""
+    def table(name: str, keys: dict) -> str:
+        return f"[{name}]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in keys.items())
+
+    toml = folder / "taiwa.toml"
+    toml.write_text("\n".join([
+        table("taiwa", {"database": database, "outbox": str(folder / "outbox.jsonl")}),
+        table("[brands]", {"name": brand, "handles": [brand.lower()], "keywords": [brand.lower()]}),
+        table("platforms.replay", {"enabled": True, **(replay or {}), "paths": [str(p) for p in streams]}),
+        table("daemon", {**(daemon or {}), "log_file": str(folder / "taiwa.log")}),
+    ]), encoding="utf-8")
+    return toml
 
 
 def main() -> None:
