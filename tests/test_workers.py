@@ -103,8 +103,9 @@ def test_a_dead_workers_chunk_is_free_again(pg_url):
         held = claim.__enter__()
         with b.claim_unclassified(6) as none:
             assert held and none == []
-        # the worker's process dies: its connection goes, and the server rolls its transaction back
-        b._scalar("SELECT pg_terminate_backend(?)", [a.conn.info.backend_pid])
+        # the worker's process dies: its connection goes, and the server rolls its transaction back (the timeout
+        # makes the call wait until that backend has gone, so its row locks are released before the next claim)
+        assert b._scalar("SELECT pg_terminate_backend(?, 10000)", [a.conn.info.backend_pid])
         with b.claim_unclassified(6) as taken:
             assert [r["id"] for r in taken] == [r["id"] for r in held]
     finally:
