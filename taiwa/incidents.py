@@ -16,13 +16,14 @@ When an incident reaches `[triage] incident_alert_at` posts, an alert is raised,
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import numpy as np
 
-from .store import Store, parse_iso
+from .store import Store, now_iso, parse_iso
 
 TITLE_CHARS = 90
 
@@ -51,13 +52,18 @@ def group(store: Store, posts: Sequence[dict[str, Any]], *, window_hours: float,
     """Put each problem post (dicts with id, author_id, created_at, text, topic) into an incident where one
     fits. Idempotent: a post already in an incident is left alone.
 
-    Cost grows with the window, not the database: a post's centred vector is computed once per call (the same
-    candidates come back for every post of a busy hour), counts are kept per join in constant work, and titles
-    are chosen again (once, at the end of the call) only for incidents that are new or have doubled in size."""
+    Cost grows with the window, not the database: the candidates (problem posts on a topic) are read once per
+    topic for the whole call, from the earliest post's window to the latest post, and each post takes its own
+    window from them; a post's centred vector is computed once per call; counts are kept per join in constant
+    work, and titles are chosen again (once, at the end of the call) only for incidents that are new or have
+    doubled in size."""
     report = GroupReport()
     window = dt.timedelta(hours=window_hours)
     centred: dict[int, np.ndarray] = {}
     retitle: set[int] = set()
+    todo = sorted((p for p in posts if p.get("topic")), key=lambda p: (p["created_at"], p["id"]))
+    pools = {topic: _Pool(store, topic, [parse_iso(p["created_at"]) for p in todo if p["topic"] == topic], window)
+             for topic in {p["topic"] for p in todo}}
 
     def vectors_of(rows: Sequence[dict[str, Any]]) -> np.ndarray:
         new = [r for r in rows if r["post_id"] not in centred]
@@ -66,15 +72,17 @@ def group(store: Store, posts: Sequence[dict[str, Any]], *, window_hours: float,
                 centred[r["post_id"]] = v
         return np.stack([centred[r["post_id"]] for r in rows])
 
-    for post in sorted(posts, key=lambda p: (p["created_at"], p["id"])):
-        if not post.get("topic") or store.incident_of(post["id"]) is not None:
+    for post in todo:
+        if store.incident_of(post["id"]) is not None:
             continue
         at = parse_iso(post["created_at"])
-        cands = store.incident_candidates(post["topic"], since=at - window, until=at, post_id=post["id"],
-                                          author_id=post["author_id"])
+        pool = pools[post["topic"]]
+        cands = pool.window(at - window, at, post_id=post["id"], author_id=post["author_id"])
         if not cands:
             continue
-        own = store.vectors([post["id"]]).get(post["id"])
+        own = pool.vector(post["id"])
+        if own is None:
+            own = store.vectors([post["id"]]).get(post["id"])
         if own is None:
             continue
         own_c = vectors_of([{"post_id": post["id"], "vector": own, "text": post["text"]}])[0]
@@ -93,11 +101,13 @@ def group(store: Store, posts: Sequence[dict[str, Any]], *, window_hours: float,
             if isinstance(key, tuple):
                 first = next(c for c in cands if c["post_id"] == key[1])
                 incident = store.create_incident(post["topic"], first["post_id"], at=first["created_at"])
+                first["incident_id"] = incident
                 report.created.append(incident)
             else:
                 incident = key
             store.add_to_incident(incident, post["id"], score)
             store.grow_incident(incident, post["id"])
+        pool.joined(post["id"], incident)
         report.joined += 1
         info = store.incident(incident)
         size_before = info["size"] - 1
@@ -115,6 +125,32 @@ def group(store: Store, posts: Sequence[dict[str, Any]], *, window_hours: float,
     for incident in sorted(retitle):
         refresh(store, incident)
     return report
+
+
+class _Pool:
+    """One topic's problem posts from the earliest window of a group() call to its latest post, read in one query
+    (a post per query re-read the same busy hours for every post). Joins made during the call are written here as
+    well as in the store, so later posts of the call see them."""
+
+    def __init__(self, store: Store, topic: str, times: list[dt.datetime], window: dt.timedelta):
+        rows = store.incident_candidates(topic, since=min(times) - window, until=max(times))
+        self.rows = sorted(rows, key=lambda r: (r["created_at"], r["post_id"]))
+        self.keys = [r["created_at"] for r in self.rows]
+        self.by_id = {r["post_id"]: r for r in self.rows}
+
+    def window(self, since: dt.datetime, until: dt.datetime, *, post_id: int, author_id: str) -> list[dict[str, Any]]:
+        """Other authors' problem posts in [since, until] (the same bounds, compared as the store compares them)."""
+        lo = bisect.bisect_left(self.keys, now_iso(since))
+        hi = bisect.bisect_right(self.keys, now_iso(until))
+        return [r for r in self.rows[lo:hi] if r["post_id"] != post_id and r["author_id"] != author_id]
+
+    def vector(self, post_id: int) -> np.ndarray | None:
+        row = self.by_id.get(post_id)
+        return None if row is None else row["vector"]
+
+    def joined(self, post_id: int, incident: int) -> None:
+        if post_id in self.by_id:
+            self.by_id[post_id]["incident_id"] = incident
 
 
 def refresh(store: Store, incident_id: int) -> None:

@@ -239,11 +239,17 @@ def triage(store: Store, config: Config, *, now: dt.datetime | None = None, prog
     intent_model = intents.load()
     drafter = conversation.Drafter(store, config, now=now, answers=answers_mod.index(config), topics=topic_finder,
                                    writer=llm.writer(config))
+    after = None   # where this run has got to: each chunk starts there, not at the oldest post ever stored
     while not (stop and stop()):
         with store.triage_turn():
-            rows = store.posts_to_triage(limit=chunk)
+            rows = store.posts_to_triage(limit=chunk, after=after)
+            if not rows and after is not None:
+                # Nothing newer: one look from the start, for posts stored meanwhile with an older time.
+                after = None
+                rows = store.posts_to_triage(limit=chunk)
             if not rows:
                 break
+            after = (rows[-1]["created_at"], rows[-1]["id"])
             _triage_chunk(store, config, rows, report, drafter, topic_finder, intent_model, rules, now=now)
         if progress:
             progress(len(rows))

@@ -40,6 +40,30 @@ def test_triage_decides_reply_like_or_nothing(tmp_path, store, cfg, default_mode
     assert again.triaged == 0 and store.count("actions") == 3
 
 
+def test_a_post_stored_mid_run_with_an_older_time_is_still_triaged_by_that_run(tmp_path, store, cfg, default_model):
+    # Each chunk starts where the run got to (not at the oldest post ever stored); a post that arrives meanwhile
+    # with an earlier time (a slow platform, a late replay) must not be left for the next run.
+    posts = [record(i, f"@kettlebird is the Shibuya store open on Sunday? asking for visit {i}", handle=f"u{i}",
+                    hours=-6 + i) for i in range(1, 7)]
+    pipeline.listen(store, [ReplayListener(write_jsonl(tmp_path / "p.jsonl", posts))])
+    pipeline.classify(store, default_model)
+    late = record(99, "@kettlebird my order never arrived and nobody answers", handle="late", hours=-30)
+    chunks = []
+
+    def arrive(n):
+        chunks.append(n)
+        if len(chunks) == 1:
+            pipeline.listen(store, [ReplayListener(write_jsonl(tmp_path / "late.jsonl", [late]))])
+            pipeline.classify(store, default_model)
+
+    report = pipeline.triage(store, cfg, now=T0, chunk=2, progress=arrive)
+    assert report.triaged == 7 and chunks == [2, 2, 2, 1]
+    assert store.posts_to_triage() == []
+    kinds = {r["platform_id"]: r["kind"] for r in store._rows(
+        "SELECT p.platform_id, ac.kind FROM actions ac JOIN posts p ON p.id = ac.post_id")}
+    assert kinds.get("99") == "reply"
+
+
 def test_demo_end_to_end_then_approve_and_send(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("TAIWA_USER", "tester")

@@ -38,6 +38,7 @@ class Drafter:
         self.open: dict[str, dict[str, Any]] = {}        # person → their open reply (new or stored) this run
         self.known: dict[int, dict[str, Any]] = {}       # this run's judgements of posts not yet stored
         self.persons: dict[str, str] = {}
+        self._recent: dict[int, tuple[int, list[dict[str, Any]]]] = {}   # post → (how many asked, its history)
 
     def judged(self, post_id: int, **facts: Any) -> None:
         """What triage made of a post of this run (intent, topic, label): memory reads it before it is stored."""
@@ -49,10 +50,7 @@ class Drafter:
         return self.persons[author_id]
 
     def history(self, post: dict[str, Any], exclude: set[int], limit: int | None = None) -> list[dict[str, Any]]:
-        created = parse_iso(post["created_at"])
-        rows = self.store.author_history(post["author_id"], created,
-                                         since=created - dt.timedelta(days=self.memory_days),
-                                         limit=self.memory_n + len(exclude) + 5, exclude_post=post["id"])
+        rows = self._before(post, max(self.memory_n + len(exclude) + 5, limit or 0))
         out = []
         for h in rows:
             if h["id"] in exclude:
@@ -62,9 +60,23 @@ class Drafter:
             out.append(h)
         return out[: limit or max(self.memory_n, 1)]
 
+    def _before(self, post: dict[str, Any], n: int) -> list[dict[str, Any]]:
+        """The author's n latest posts before this one (within memory_days), read once per post: a draft, its
+        memory and its conversation all look at them."""
+        cached = self._recent.get(post["id"])
+        if cached is not None and (cached[0] >= n or len(cached[1]) < cached[0]):
+            return cached[1]
+        created = parse_iso(post["created_at"])
+        rows = self.store.author_history(post["author_id"], created,
+                                         since=created - dt.timedelta(days=self.memory_days), limit=n,
+                                         exclude_post=post["id"])
+        self._recent = {post["id"]: (n, rows)}
+        return rows
+
     def add(self, post: dict[str, Any], *, kinds: list[str], template: str, intent: str, vector: Any = None,
             campaign: str = "", assign: str = "") -> None:
         """The post's like and/or reply; a reply joins the customer's open one when there is one."""
+        self._recent = {}
         if "like" in kinds:
             self.new.append({"post_id": post["id"], "kind": "like", "intent": intent,
                              "memory": drafts.memory_items(self.history(post, set())), "assigned_to": assign})

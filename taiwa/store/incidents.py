@@ -11,19 +11,19 @@ from .common import now_iso
 
 class IncidentsMixin:
     # ---------------------------------------------------------------- incidents
-    def incident_candidates(self, topic: str, *, since: dt.datetime, until: dt.datetime, post_id: int,
-                            author_id: str) -> list[dict[str, Any]]:
-        """Other authors' problem posts on this topic in [since, until], with their vectors and incidents."""
+    def incident_candidates(self, topic: str, *, since: dt.datetime, until: dt.datetime) -> list[dict[str, Any]]:
+        """Problem posts (complaints or negative, not reposts) on this topic in [since, until], oldest first, with
+        their vectors and incidents."""
         import numpy as np
 
         rows = self._rows(
             """SELECT p.id AS post_id, p.author_id, p.created_at, p.text, v.vector, ip.incident_id
                FROM priorities pr JOIN posts p ON p.id = pr.post_id JOIN post_vectors v ON v.post_id = p.id
                LEFT JOIN sentiments s ON s.post_id = p.id LEFT JOIN incident_posts ip ON ip.post_id = p.id
-               WHERE pr.topic = ? AND p.created_at >= ? AND p.created_at <= ? AND p.id != ? AND p.author_id != ?
+               WHERE pr.topic = ? AND p.created_at >= ? AND p.created_at <= ?
                  AND (pr.intent = 'complaint' OR s.label = 'negative') AND p.is_repost = 0
                ORDER BY p.created_at, p.id""",
-            [topic, now_iso(since), now_iso(until), post_id, author_id])
+            [topic, now_iso(since), now_iso(until)])
         for r in rows:
             r["vector"] = np.frombuffer(r["vector"], dtype=np.float32)
         return rows

@@ -171,14 +171,17 @@ class PostsMixin:
             """SELECT p.id, p.text FROM posts p LEFT JOIN sentiments s ON s.post_id = p.id
                WHERE s.post_id IS NULL ORDER BY p.id LIMIT ?""", [limit])
 
-    def posts_to_triage(self, limit: int = 10_000) -> list[dict[str, Any]]:
-        """Classified posts that have no priority yet (new since the last triage)."""
+    def posts_to_triage(self, limit: int = 10_000, after: tuple[str, int] | None = None) -> list[dict[str, Any]]:
+        """Classified posts that have no priority yet (new since the last triage), oldest first; `after`
+        (created_at, id) starts the scan past posts a run already triaged instead of stepping over them again."""
+        since = "AND p.created_at >= ? AND (p.created_at > ? OR p.id > ?)" if after else ""
         return self._rows(
-            """SELECT p.*, a.handle, a.name AS author_name, a.followers, a.verified,
+            f"""SELECT p.*, a.handle, a.name AS author_name, a.followers, a.verified,
                       s.label, s.negative, s.neutral, s.positive
                FROM posts p JOIN authors a ON a.id = p.author_id JOIN sentiments s ON s.post_id = p.id
                LEFT JOIN priorities pr ON pr.post_id = p.id
-               WHERE pr.post_id IS NULL ORDER BY p.created_at, p.id LIMIT ?""", [limit])
+               WHERE pr.post_id IS NULL {since} ORDER BY p.created_at, p.id LIMIT ?""",
+            [*([after[0], after[0], after[1]] if after else []), limit])
 
     def latest_post_time(self) -> dt.datetime | None:
         v = self._scalar("SELECT max(created_at) FROM posts")
