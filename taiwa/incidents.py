@@ -36,10 +36,10 @@ class GroupReport:
 
 
 def _centred(vectors: np.ndarray, texts: Sequence[str]) -> np.ndarray:
-    from .models.sentiment import needs_multilingual, shared_e5
+    from .models.sentiment import needs_multilingual, reference_e5
     from .models.topics import background_means
 
-    means = background_means(shared_e5())
+    means = background_means(reference_e5())
     v = np.asarray(vectors, dtype=np.float32)
     v = v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12)
     m = np.stack([means["other" if needs_multilingual(t) else "latin"] for t in texts])

