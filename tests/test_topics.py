@@ -85,7 +85,9 @@ def test_posts_reuse_the_vector_of_the_sentiment_pass(tmp_path, cfg, default_mod
         pipeline.triage(store, cfg, now=T0)
     finally:
         detector.encoder.embed = real
-    assert embedded == []                                  # no post was encoded a second time
+    # No post was encoded a second time (the knowledge base's questions are, once per process, by whichever
+    # test builds its index first).
+    assert not [t for call in embedded for t in call if t in {p["text"] for p in posts}]
     got = {r["platform_id"]: r for r in store._rows(
         "SELECT p.platform_id, pr.topic, pr.topic_score, pr.topic_evidence, pr.reasons FROM priorities pr "
         "JOIN posts p ON p.id = pr.post_id")}

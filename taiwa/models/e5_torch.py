@@ -263,8 +263,11 @@ class E5Torch:
             out = self.layers(torch.from_numpy(x).to(self.device, dtype), torch.from_numpy(mask).to(self.device))
         return out.float().cpu().numpy()
 
-    def embed(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
-        """Batches of similar length, at most max_tokens tokens each (padding included)."""
+    def embed(self, texts: Sequence[str], progress: Callable[[int], None] | None = None,
+              run: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None) -> np.ndarray:
+        """Batches of similar length, at most max_tokens tokens each (padding included); `run` computes the layers
+        (default: torch; an ONNX Runtime session passes its own)."""
+        run = run or self.run
         from .sentiment import prepare
 
         toks = [self.tokens(prepare(t)) for t in texts]
@@ -277,7 +280,7 @@ class E5Torch:
                 j += 1
             j = max(j, i + 1)
             idx = order[i:j]
-            out[idx] = self.run(*self.embedded([toks[k] for k in idx]))
+            out[idx] = run(*self.embedded([toks[k] for k in idx]))
             if progress:
                 progress(len(idx))
             i = j

