@@ -143,11 +143,12 @@ def job_listen(daemon: "Daemon", store: Store, platform: str) -> str:
 def job_process(daemon: "Daemon", store: Store) -> str:
     from . import pipeline
 
-    if not store.posts_without_sentiment(limit=1) and not store.posts_to_triage(limit=1):
+    unclassified = bool(store.posts_without_sentiment(limit=1))
+    if not unclassified and not store.posts_to_triage(limit=1):
         return "nothing new"
     # A worker's claimed chunk stays locked while it is classified: smaller chunks keep those waits short.
     n = pipeline.classify(store, daemon.model(), stop=daemon.stopping, chunk=64 if daemon.worker else 256) \
-        if store.posts_without_sentiment(1) else 0
+        if unclassified else 0
     t = pipeline.triage(store, daemon.config, stop=daemon.stopping, chunk=200 if daemon.worker else 500)
     return f"{n} classified, {t.triaged} ranked, {t.drafts} drafts, {t.likes} likes"
 
