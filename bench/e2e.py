@@ -2,7 +2,8 @@
 answers, memory and conversations), on the demo's configuration, with the time of each stage and peak RSS.
 
     python bench/e2e.py                 # 5,000 posts
-    python bench/e2e.py --posts 100000  # the goal: under 10 minutes on 2 cores
+    python bench/e2e.py --posts 100000  # the fp32 default: 14.3 minutes on 2 cores (README)
+    python bench/e2e.py --posts 100000 --int8   # [model] int8 = true: 8.4 minutes (the goal: under 10)
 
 The posts are the demo corpus's texts (English and Japanese) given new ids, new authors (one in eight writes
 again, so memory and conversations are exercised) and times spread over two weeks. Prints posts/s per stage and

