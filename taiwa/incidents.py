@@ -134,6 +134,7 @@ class _Pool:
 
     def __init__(self, store: Store, topic: str, times: list[dt.datetime], window: dt.timedelta):
         rows = store.incident_candidates(topic, since=min(times) - window, until=max(times))
+        # Sorted here, not in SQL: bisect needs Python's string order, and PostgreSQL may collate differently.
         self.rows = sorted(rows, key=lambda r: (r["created_at"], r["post_id"]))
         self.keys = [r["created_at"] for r in self.rows]
         self.by_id = {r["post_id"]: r for r in self.rows}

@@ -12,8 +12,8 @@ from .common import now_iso
 class IncidentsMixin:
     # ---------------------------------------------------------------- incidents
     def incident_candidates(self, topic: str, *, since: dt.datetime, until: dt.datetime) -> list[dict[str, Any]]:
-        """Problem posts (complaints or negative, not reposts) on this topic in [since, until], oldest first, with
-        their vectors and incidents."""
+        """Problem posts (complaints or negative, not reposts) on this topic in [since, until], with their vectors
+        and incidents, in no particular order (incidents.group orders them itself, to bisect on their times)."""
         import numpy as np
 
         rows = self._rows(
@@ -21,8 +21,7 @@ class IncidentsMixin:
                FROM priorities pr JOIN posts p ON p.id = pr.post_id JOIN post_vectors v ON v.post_id = p.id
                LEFT JOIN sentiments s ON s.post_id = p.id LEFT JOIN incident_posts ip ON ip.post_id = p.id
                WHERE pr.topic = ? AND p.created_at >= ? AND p.created_at <= ?
-                 AND (pr.intent = 'complaint' OR s.label = 'negative') AND p.is_repost = 0
-               ORDER BY p.created_at, p.id""",
+                 AND (pr.intent = 'complaint' OR s.label = 'negative') AND p.is_repost = 0""",
             [topic, now_iso(since), now_iso(until)])
         for r in rows:
             r["vector"] = np.frombuffer(r["vector"], dtype=np.float32)
