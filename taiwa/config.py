@@ -8,6 +8,7 @@ Secrets are never read from the file: a platform names the *environment variable
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import re
 import string
@@ -17,6 +18,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from . import clock as clock_mod
+from .clock import Clock
 from .errors import ConfigError
 
 PACKAGE_PREFIX = "taiwa:"  # a path like "taiwa:data/sample_posts.jsonl" points inside the installed package
@@ -40,6 +43,9 @@ SECTIONS: dict[str, dict[str, Setting]] = {
         "database": Setting("str", "taiwa.db", "SQLite file, relative to this file's folder; or a PostgreSQL URL, "
                              "postgresql://user@host/db (password from $TAIWA_DATABASE_PASSWORD or ~/.pgpass)"),
         "outbox": Setting("str", "outbox.jsonl", "Where approved replies to replayed posts are written"),
+        "clock": Setting("str", "", "Leave unset for the real time. An ISO 8601 instant (\"2027-12-31T23:59:30Z\") "
+                         "starts taiwa's clock there, running on at the real rate: for rehearsals and tests at "
+                         "another date. The environment variable TAIWA_CLOCK wins over it"),
     },
     "model": {
         "name": Setting("str", "default", '"default" (offline MiniLM + multilingual heads), or a Hugging Face '
@@ -257,6 +263,11 @@ class Config:
         """Where reports and digests go: the SQLite file's folder, or this file's folder for PostgreSQL."""
         db = self.database
         return db.parent if isinstance(db, Path) else self.base_dir
+
+    @functools.cached_property
+    def clock(self) -> Clock:
+        """The one clock of every command and process built from this configuration (taiwa/clock.py)."""
+        return clock_mod.from_setting(self.get("taiwa", "clock"))
 
     @property
     def outbox(self) -> Path:
@@ -609,6 +620,12 @@ def parse(data: dict[str, Any], file: str = "<config>", base_dir: Path | None = 
         raise ConfigError(file, "answers", f"two answers are called {dup!r}", "give each answer its own name")
     rules = parse_rules(data.get("rules"), sections["triage"]["builtin_rules"], file,
                         topics=[t.name for t in topics])
+    if sections["taiwa"]["clock"].strip():
+        try:
+            clock_mod.parse_instant(sections["taiwa"]["clock"])
+        except ValueError:
+            raise ConfigError(file, "taiwa.clock", f"{sections['taiwa']['clock']!r} is not an ISO 8601 instant",
+                              'write it like "2027-12-31T23:59:30Z", or leave it out for the real time') from None
     return Config(path=Path(file) if file != "<config>" else None, base_dir=base_dir or Path.cwd(),
                   brands=brands, campaigns=campaigns, templates=templates, sections=sections, rules=rules,
                   topics=topics, answers=answers)

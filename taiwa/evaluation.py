@@ -91,7 +91,7 @@ def run(posts_path: Path = EVAL_DIR / "nami_posts.jsonl", config_path: Path = EV
     cfg = config_mod.load(tmp / "taiwa.toml")
     for suffix in ("", "-wal", "-shm"):
         Path(str(cfg.database) + suffix).unlink(missing_ok=True)
-    store = Store(cfg.database)
+    store = Store(cfg.database, clock=cfg.clock)
     m = cfg.sections["model"]
     say("loading the sentiment model")
     model = load_configured(m)
@@ -103,7 +103,7 @@ def run(posts_path: Path = EVAL_DIR / "nami_posts.jsonl", config_path: Path = EV
         replay.write_text("".join(json.dumps({k: v for k, v in r.items() if k != "label"}, ensure_ascii=False)
                                   + "\n" for r in part), encoding="utf-8")
         say(f"phase {phase}: {len(part)} posts")
-        pipeline.listen(store, [pipeline.ReplayListener(replay)])
+        pipeline.listen(store, [pipeline.ReplayListener(replay, own_handles=frozenset(cfg.brand_handles))])
         pipeline.classify(store, model)
         if phase == 2:   # the team links the accounts they know to be one customer's
             _team_links(store, [r for r in records if r["label"].get("link")])

@@ -34,10 +34,10 @@ class Health:
 
 
 def check(config: Config, *, now: dt.datetime | None = None, expect_daemon: bool = True) -> Health:
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or config.clock()
     h = Health()
     try:
-        store = Store(config.database, migrate=False)
+        store = Store(config.database, migrate=False, clock=config.clock)
     except Exception as e:  # noqa: BLE001 - whatever it is, the answer is "the database is not usable"
         h.database = False
         h.problems.append(f"database: {str(e).splitlines()[0] if str(e) else type(e).__name__}")

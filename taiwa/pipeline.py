@@ -40,7 +40,8 @@ class ListenReport:
 
 
 def replay_listeners(config: Config) -> list[ReplayListener]:
-    return [ReplayListener(config.resolve(p)) for p in config.platform("replay")["paths"]]
+    own = frozenset(config.brand_handles)
+    return [ReplayListener(config.resolve(p), own_handles=own) for p in config.platform("replay")["paths"]]
 
 
 class Unavailable:
@@ -116,8 +117,8 @@ def listen(store: Store, listeners: Iterable[Listener], progress: Progress | Non
                     break   # this batch is dropped uncommitted; the cursor still points at it
                 posts, problems = _storable(batch, listener.name)
                 result = store.ingest(posts, listener=listener.name, cursor=batch.cursor, problems=problems,
-                                      reads=(batch.platform, batch.reads - batch.reserved)
-                                      if batch.reads != batch.reserved else None, lease=lease)
+                                      reads=(batch.platform, batch.reads - batch.reserved, batch.reserved_at)
+                                      if batch.reads != batch.reserved else None, lease=lease, at=now)
                 report.new += result.new
                 report.updated += result.updated
                 report.problems += problems
@@ -229,7 +230,7 @@ class TriageReport:
 def triage(store: Store, config: Config, *, now: dt.datetime | None = None, progress: Progress | None = None,
            chunk: int = 500, stop: Callable[[], bool] | None = None) -> TriageReport:
     """For each newly classified post: intent, priority, campaign entry, and a reply/like draft where wanted."""
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or store.clock()
     report = TriageReport()
     store.sync_campaigns(config.campaigns)
     rules = config.rules or rules_mod.RuleSet([])

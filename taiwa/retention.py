@@ -18,7 +18,7 @@ from .store import Store, now_iso
 
 
 def prune(store: Store, config: Config, *, now: dt.datetime | None = None) -> dict[str, int]:
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or store.clock()
     r = config.sections["retention"]
     return store.prune(raw_before=now_iso(now - dt.timedelta(days=r["raw_days"])) if r["raw_days"] else None,
                        nothing_before=now_iso(now - dt.timedelta(days=r["nothing_days"])) if r["nothing_days"]

@@ -37,6 +37,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from . import clock
 from .config import KNOWN_PLATFORMS, Config
 from .errors import TaiwaError
 from .store import Store, parse_iso
@@ -219,7 +220,7 @@ class Daemon:
         # A worker's id: host and pid name it for people; the random tail keeps a restarted pid distinct.
         self.worker = f"{self.host}:{self.pid}:{secrets.token_hex(3)}" if worker else ""
         self.lease_seconds = config.get("daemon", "lease_seconds")
-        self.now = now or (lambda: dt.datetime.now(dt.timezone.utc))
+        self.now = now or config.clock
         self._stop = threading.Event()
         self._model = None
         self._model_lock = threading.Lock()
@@ -281,7 +282,7 @@ class Daemon:
         if self.stopping() and name != "heartbeat":
             return "stopping"
         t0, at = time.monotonic(), self.now()
-        store = Store(self.config.database)
+        store = Store(self.config.database, clock=self.now)
         result, error = "", ""
         try:
             if self.worker and name in SINGLETON_JOBS:
@@ -309,7 +310,7 @@ class Daemon:
         from apscheduler.executors.pool import ThreadPoolExecutor
         from apscheduler.schedulers.background import BackgroundScheduler
 
-        store = Store(self.config.database)
+        store = Store(self.config.database, clock=self.now)
         stale = self.config.get("daemon", "lock_stale_seconds")
         try:
             if self.worker:
@@ -334,15 +335,17 @@ class Daemon:
         self.scheduler = BackgroundScheduler(
             timezone=dt.timezone.utc, executors={"default": ThreadPoolExecutor(4)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60})
-        first = dt.datetime.now(dt.timezone.utc) + dt.timedelta(milliseconds=50)
+        # APScheduler times its intervals on the operating system's clock; what taiwa records and stamps uses
+        # the daemon's clock (self.now), which may have been started elsewhere ([taiwa] clock).
+        first = clock.wall() + dt.timedelta(milliseconds=50)
         for name in self.jobs:
             self.scheduler.add_job(self.run_job, "interval", args=[name], id=name, name=name,
                                    seconds=self.intervals[name], next_run_time=first)
         self.scheduler.start()
-        store = Store(self.config.database)
+        store = Store(self.config.database, clock=self.now)
         try:
             for name in self.jobs:
-                store.set_next_run(name, self.scheduler.get_job(name).next_run_time)
+                store.set_next_run(name, self.now() + (self.scheduler.get_job(name).next_run_time - clock.wall()))
         finally:
             store.close()
         log.info("%s started: pid %s, jobs %s", f"worker {self.worker}" if self.worker else "daemon", self.pid,
@@ -365,7 +368,7 @@ class Daemon:
         self._stop.set()
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=True)
-        store = Store(self.config.database)
+        store = Store(self.config.database, clock=self.now)
         try:
             if self.worker:
                 store.unregister_worker(self.worker)

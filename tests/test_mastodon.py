@@ -189,3 +189,49 @@ def test_mastodon_and_bluesky_lengths():
     assert reply_length("mastodon", "@bob@mastodon.social hi https://example.com/" + "x" * 200) == (31, 500)
     assert reply_length("bluesky", "👨‍👩‍👧‍👦" * 300) == (300, 300)       # one grapheme each
     assert reply_length("bluesky", "ありがとう🙏🏽") == (6, 300)
+
+
+@responses.activate
+def test_a_reply_is_never_more_visible_than_the_post_it_answers(store, cfg, monkeypatch):
+    """Followers-only stays followers-only, a direct message is answered directly, unlisted stays unlisted; the
+    configured visibility (here public) applies to public posts only."""
+    mcfg(cfg, hashtags=False, page_size=40, reply_visibility="public")
+    kinds = {"110000000000000011": "private", "110000000000000012": "direct", "110000000000000013": "unlisted",
+             "110000000000000014": "public"}
+    mentions = [notification(n, status(11 + n, f"<p>@kettlebird my order is late ({v})</p>", acct=f"p{n}",
+                                       visibility=v, language="en", minutes=n))
+                for n, v in enumerate(kinds.values())]
+    mentions[0]["status"]["spoiler_text"] = "order trouble"          # a content warning changes nothing
+    FakeServer(responses.mock, mentions)
+    pipeline.listen(store, md.listeners_from_config(cfg, api()))
+    stored = {r["platform_id"]: r for r in store._rows("SELECT id, platform_id, audience, can_reply FROM posts")}
+    assert {pid: r["audience"] for pid, r in stored.items()} == kinds
+    assert all(r["can_reply"] for r in stored.values())
+    store.create_actions([{"post_id": r["id"], "kind": "reply", "text": "Sorry! Checking now."}
+                          for r in stored.values()])
+    for a in store._rows("SELECT id FROM actions"):
+        approval.approve(store, a["id"], actor="ann")
+    posted = {}
+
+    def post_status(request):
+        body = json.loads(request.body) if request.body and request.body[:1] in (b"{", "{") else \
+            {k: v[0] for k, v in parse_qs(request.body if isinstance(request.body, str) else
+                                          request.body.decode()).items()}
+        posted[body["in_reply_to_id"]] = body["visibility"]
+        return 200, {}, json.dumps(status(99 + len(posted), "<p>ok</p>", acct="kettlebird",
+                                          visibility=body["visibility"]))
+
+    responses.add_callback(responses.POST, f"{BASE}/api/v1/statuses", callback=post_status)
+    monkeypatch.setenv("TAIWA_MASTODON_TOKEN", "tok-test")
+    sender_for, _ = senders.router(cfg, store)
+    assert senders.send_approved(store, sender_for, actor="ann").sent == 4
+    assert posted == kinds
+
+
+def test_the_configured_visibility_narrows_but_never_widens():
+    from taiwa.responders.mastodon_sender import reply_visibility
+
+    assert reply_visibility("unlisted", {"audience": "public"}) == "unlisted"
+    assert reply_visibility("unlisted", {"audience": "private"}) == "private"
+    assert reply_visibility("private", {"audience": "unlisted"}) == "private"
+    assert reply_visibility("public", {"audience": "direct"}) == "direct"

@@ -239,4 +239,4 @@ def test_the_datasette_metadata_hides_secrets_and_raw_json(tmp_path):
     existing = set(store.db.table_names()) | set(store.db.view_names())
     assert set(tables) - {"posts_public"} <= existing
     store.close()
-    assert now_iso()  # the helper every table stamps its rows with
+    assert now_iso(dt.datetime(2028, 2, 29, tzinfo=dt.timezone.utc)) == "2028-02-29T00:00:00+00:00"

@@ -223,7 +223,8 @@ def test_likes_are_approved_in_bulk_but_replies_are_not(web):
     likes = [r["id"] for r in store.inbox(kind="like", limit=50)]
     reply = action_id(store, "dan")
     assert len(likes) >= 2
-    c.post("/likes/approve", data={"csrf": token, "ids": [*likes, reply]})
+    c.post("/likes/approve", data={"csrf": token,
+                                   "ids": [f"{i}:{store.action(i)['version']}" for i in [*likes, reply]]})
     assert all(store.action(i)["state"] == "approved" for i in likes)
     assert store.action(reply)["state"] == "pending"
 

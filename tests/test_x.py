@@ -79,9 +79,10 @@ def test_two_pages_then_since_id_resume(xcfg, store, rsps):
                       "ON a.id = p.author_id WHERE p.platform_id = '1861000000000000004'")
     assert mika["text"].startswith("朝の一杯☕️") and mika["handle"] == "mika_t" and mika["followers"] == 820
     assert json.loads(mika["hashtags"]) == ["MyKettleMorning", "朝活"]
-    # reply_settings=mentionedUsers: we may not reply; the withheld tweet is kept and reported.
+    # reply_settings=mentionedUsers on a post that mentions @kettlebird: X lets the mentioned brand reply.
+    # The withheld tweet is kept and reported.
     sarah = store._one("SELECT can_reply FROM posts WHERE platform_id = '1861000000000000003'")
-    assert sarah["can_reply"] == 0
+    assert sarah["can_reply"] == 1
     assert any("withheld in DE" in p for p in report.problems)
 
     rsps.get(SEARCH, json=fx("search_new"))
@@ -310,3 +311,18 @@ def test_no_network_is_a_named_failure_not_a_traceback(xcfg, store, rsps):
     report = listen(store, [search_listener(xcfg, store)], now=NOW)
     assert report.failed["x:search"].startswith("X could not be reached for")
     assert "check the network" in report.failed["x:search"]
+
+
+def test_who_may_reply_follows_the_authors_reply_settings():
+    """mentionedUsers: the brand may reply when the post mentions one of its accounts (the mentions stream);
+    following, subscribers, verified: never assumed."""
+    page = fx("search_page2")
+    tweet, users = page["data"][0], {u["id"]: u for u in page["includes"]["users"]}
+    own = frozenset({"kettlebird", "kettlebird_jp"})
+    assert xl.tweet_to_post(tweet, users, own).can_reply
+    assert not xl.tweet_to_post(tweet, users, frozenset({"other_brand"})).can_reply
+    quiet = {**tweet, "text": "Is the drip kettle OK on induction?", "entities": {}}
+    assert not xl.tweet_to_post(quiet, users, own).can_reply
+    for setting in ("following", "subscribers", "verified"):
+        assert not xl.tweet_to_post({**tweet, "reply_settings": setting}, users, own).can_reply
+    assert xl.tweet_to_post({**tweet, "reply_settings": "everyone"}, users, own).can_reply

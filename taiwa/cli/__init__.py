@@ -7,6 +7,7 @@ import getpass
 import json
 import os
 import secrets
+import time
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -55,7 +56,7 @@ class Ctx:
         return self._config
 
     def store(self) -> Store:
-        return Store(self.config.database)
+        return Store(self.config.database, clock=self.config.clock)
 
 
 pass_ctx = click.make_pass_decorator(Ctx)
@@ -123,7 +124,7 @@ def demo(ctx: Ctx, keep: bool, limit: int) -> None:
         for suffix in ("", "-wal", "-shm"):
             Path(str(cfg.database) + suffix).unlink(missing_ok=True)
         cfg.outbox.unlink(missing_ok=True)
-    started = dt.datetime.now()
+    started = time.monotonic()
     store = ctx.store()
     listen_report, n_classified, triage_report = _process(ctx, store, listeners=_listeners(ctx, store, "replay"))
     console.print()
@@ -132,7 +133,7 @@ def demo(ctx: Ctx, keep: bool, limit: int) -> None:
         f"[bold]{n_classified}[/] classified, [bold]{triage_report.drafts}[/] reply drafts and "
         f"[bold]{triage_report.likes}[/] likes waiting for approval; ignored: "
         + ", ".join(f"{v} {k}" for k, v in sorted(triage_report.ignored.items()))
-        + f"\nin {(dt.datetime.now() - started).total_seconds():.1f}s → {cfg.database}",
+        + f"\nin {time.monotonic() - started:.1f}s → {cfg.database}",
         title="taiwa demo"))
     from .. import campaigns
 
@@ -171,7 +172,7 @@ def _listeners(ctx: Ctx, store: Store, platform: str = "all", files: tuple[str, 
     """The listeners a run reads: the given files, or each enabled platform (or the one asked for)."""
     cfg = ctx.config
     if files:
-        return [pipeline.ReplayListener(f) for f in files]
+        return [pipeline.ReplayListener(f, own_handles=frozenset(ctx.config.brand_handles)) for f in files]
     if platform != "all" and not cfg.platform(platform)["enabled"]:
         raise TaiwaError(f"platforms.{platform}.enabled is false in {cfg.path or 'the configuration'}",
                          f"set enabled = true under [platforms.{platform}]")
@@ -327,7 +328,7 @@ def inbox(ctx: Ctx, states, platform, kind, sentiment, campaign, topic, incident
     rows = store.inbox(states=states or ("pending",), platform=platform, kind=kind, sentiment=sentiment,
                        campaign=campaign, topic=topic, incident=incident, limit=limit,
                        needs_answer=True if needs_answer else None, search=search,
-                       sla_hours=ctx.config.sla_hours, now=dt.datetime.now(dt.timezone.utc))
+                       sla_hours=ctx.config.sla_hours, now=ctx.config.clock())
     if as_json:
         for r in rows:
             r = {**r, "escalated": bool(r["escalated"]), "tags": json.loads(r["tags"]),

@@ -203,7 +203,7 @@ def restore(ctx: Ctx, source: str, yes: bool) -> None:
     store = ctx.store()
     holder = store.lock_holder()
     stale = dt.timedelta(seconds=ctx.config.get("daemon", "lock_stale_seconds"))
-    if holder and parse_iso(holder["heartbeat_at"]) > dt.datetime.now(dt.timezone.utc) - stale:
+    if holder and parse_iso(holder["heartbeat_at"]) > store.clock() - stale:
         raise TaiwaError(f"a daemon (pid {holder['pid']} on {holder['host']}) is using {ctx.config.database}",
                          "stop it first (systemctl stop taiwa, or docker compose stop run), then restore")
     if not yes:

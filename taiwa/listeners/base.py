@@ -23,6 +23,15 @@ class Author:
     verified: bool = False
 
 
+# Who can see a post, widest first. A reply never goes wider than the post it answers.
+AUDIENCES = ("public", "unlisted", "private", "direct")
+
+
+def narrowest(*audiences: str) -> str:
+    """The most private of the given audiences ("private" of "unlisted" and "private")."""
+    return max(audiences, key=AUDIENCES.index)
+
+
 @dataclass
 class Post:
     platform: str                 # x | instagram | replay | ...
@@ -39,6 +48,7 @@ class Post:
     reposts: int = 0
     replies: int = 0
     can_reply: bool = True
+    audience: str = "public"      # who can see it: public | unlisted | private (followers only) | direct
     hashtags: list[str] = field(default_factory=list)
     mentions: list[str] = field(default_factory=list)
     raw: dict[str, Any] = field(default_factory=dict)
@@ -68,6 +78,7 @@ class Batch:
     reads: int = 0            # posts the platform bills for this batch (0 for files)
     platform: str = ""
     reserved: int = 0         # reads taken from the budget before the request (stored with the batch: reads - this)
+    reserved_at: dt.datetime | None = None   # when they were taken: the difference is settled in that month
 
 
 class Listener(Protocol):
@@ -142,6 +153,8 @@ def post_problem(post: Post) -> str | None:
         bad = _unencodable(value)
         if bad:
             return f"{name} {bad}"
+    if post.audience not in AUDIENCES:
+        return f"audience {_show(post.audience)} is not one of {', '.join(AUDIENCES)}"
     for name, values in (("hashtags", post.hashtags), ("mentions", post.mentions)):
         if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
             return f"{name} must be a list of text, got {_show(values)}"

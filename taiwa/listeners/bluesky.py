@@ -21,6 +21,7 @@ import os
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from .. import clock
 from ..errors import ListenerPaused, PlatformAuthError, TaiwaError
 from .base import Author, Batch, Post, parse_time
 
@@ -70,6 +71,9 @@ def post_view_to_post(view: Any, record: Any = None) -> Post:
         in_reply_to_id=str(_get(parent, "uri")) if parent else "",
         likes=int(_get(view, "like_count") or 0), reposts=int(_get(view, "repost_count") or 0),
         replies=int(_get(view, "reply_count") or 0), hashtags=tags,
+        # A thread gate (only mentioned accounts, followers, a list) is judged by Bluesky for the signed-in
+        # account: viewer.replyDisabled says whether we may reply at all.
+        can_reply=not bool(_get(_get(view, "viewer"), "reply_disabled")),
         raw={"uri": uri, "cid": cid, "root_uri": str(_get(root, "uri")) if root else uri,
              "root_cid": str(_get(root, "cid")) if root else cid, "text": text},
     )
@@ -106,7 +110,7 @@ class NotificationsListener:
     def __init__(self, client: Any, *, page_size: int = 50, max_pages: int = 5,
                  now: Callable[[], dt.datetime] | None = None):
         self.client, self.page_size, self.max_pages = client, page_size, max_pages
-        self.now = now or (lambda: dt.datetime.now(dt.timezone.utc))
+        self.now = now or clock.system
 
     def read(self, cursor: str | None) -> Iterator[Batch]:
         seen = json.loads(cursor)["seen"] if cursor else None
@@ -143,7 +147,7 @@ class SearchListener:
                  first_run_days: int = 3, now: Callable[[], dt.datetime] | None = None):
         self.client, self.query, self.page_size, self.max_pages = client, query, page_size, max_pages
         self.first_run_days = first_run_days
-        self.now = now or (lambda: dt.datetime.now(dt.timezone.utc))
+        self.now = now or clock.system
         self.name = f"bluesky:search:{query}"
 
     def read(self, cursor: str | None) -> Iterator[Batch]:
@@ -199,7 +203,7 @@ def make_client(config, *, env: dict | None = None, request=None):
     if not b["handle"] or not password:
         raise PlatformAuthError(f"no Bluesky login: set platforms.bluesky.handle and {b['app_password_env']}",
                                 PASSWORD_HINT.format(env=b["app_password_env"]))
-    _call(client.login, "login", dt.datetime.now(dt.timezone.utc), login=b["handle"], password=password,
+    _call(client.login, "login", config.clock(), login=b["handle"], password=password,
           fetch_bsky_profile=False)
     return client
 
@@ -216,6 +220,7 @@ def repo_of(client: Any, config=None) -> str:
 
 
 def listeners_from_config(config, client=None, *, now: Callable[[], dt.datetime] | None = None) -> list:
+    now = now or config.clock
     b = config.platform("bluesky")
     client = client or make_client(config)
     out: list = []

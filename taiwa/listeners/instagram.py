@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
+from .. import clock
 from ..errors import ConfigError, ListenerPaused, PlatformAuthError, TaiwaError
 from .base import Author, Batch, Post, extract_hashtags
 
@@ -187,7 +188,7 @@ class NodeStreamListener:
                  floor: dt.datetime | None = None, now: Callable[[], dt.datetime] | None = None):
         self.name, self.make_iterator, self.max_posts = name, make_iterator, max_posts
         self.floor = floor.timestamp() if floor else None   # a new stream reads back to here, not further
-        self.now = now or (lambda: dt.datetime.now(dt.timezone.utc))
+        self.now = now or clock.system
 
     def read(self, cursor: str | None) -> Iterator[Batch]:
         from instaloader import FrozenNodeIterator
@@ -244,7 +245,7 @@ class CommentsListener:
     def __init__(self, name: str, own_posts: Callable[[], Iterable[Any]], *, posts_checked: int, max_posts: int,
                  now: Callable[[], dt.datetime] | None = None):
         self.name, self.own_posts, self.posts_checked, self.max_posts = name, own_posts, posts_checked, max_posts
-        self.now = now or (lambda: dt.datetime.now(dt.timezone.utc))
+        self.now = now or clock.system
 
     def read(self, cursor: str | None) -> Iterator[Batch]:
         import instaloader.exceptions as ie
@@ -290,6 +291,7 @@ def listeners_from_config(config, loader=None, *, own_posts: Callable[[str], Ite
                           now: Callable[[], dt.datetime] | None = None) -> list:
     """The streams taiwa.toml asks for: one per campaign hashtag (campaigns for Instagram), tagged posts and
     comments for each brand handle."""
+    now = now or config.clock
     from instaloader import Hashtag, Profile
 
     ig = config.platform("instagram")
@@ -300,7 +302,7 @@ def listeners_from_config(config, loader=None, *, own_posts: Callable[[str], Ite
         loader = make_loader(session_file=config.resolve(ig["session_file"]), username=ig["username"])
     ctx = loader.context
     cap = ig["max_posts_per_run"]
-    today = (now or (lambda: dt.datetime.now(dt.timezone.utc)))()
+    today = (now or config.clock)()
     back = today - dt.timedelta(days=ig["first_run_days"])
     out: list = []
     if ig["hashtags"]:

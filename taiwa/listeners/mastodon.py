@@ -17,8 +17,9 @@ import re
 from html.parser import HTMLParser
 from typing import Any, Callable, Iterator
 
+from .. import clock
 from ..errors import ListenerPaused, PlatformAuthError, TaiwaError
-from .base import Author, Batch, Post, utc
+from .base import AUDIENCES, Author, Batch, Post, utc
 
 TOKEN_HINT = ("create an application under Preferences → Development on your Mastodon server with the scopes "
               "read:notifications read:statuses write:statuses write:favourites, then export {env}=<its token>")
@@ -76,7 +77,8 @@ def status_to_post(s: Any, *, server: str) -> Post:
         in_reply_to_id=_id(s.get("in_reply_to_id") or ""),
         is_repost=bool(reblog), likes=int(s.get("favourites_count") or 0),
         reposts=int(s.get("reblogs_count") or 0), replies=int(s.get("replies_count") or 0),
-        can_reply=s.get("visibility") != "direct",
+        # A direct or followers-only post is answered in the same circle (the sender never widens it).
+        audience=str(s.get("visibility") or "public") if s.get("visibility") in AUDIENCES else "public",
         hashtags=[str(t["name"]) for t in s.get("tags") or []],
         mentions=[str(m["acct"]).lower() for m in s.get("mentions") or []],
         raw={"id": _id(s["id"]), "uri": s.get("uri"), "visibility": s.get("visibility"), "acct": str(acc["acct"])},
@@ -117,7 +119,7 @@ class MastodonListener:
             raise ValueError(kind)
         self.api, self.kind, self.server, self.tag, self.query = api, kind, server, tag, query
         self.page_size, self.max_pages, self.env = page_size, max_pages, env
-        self.now = now or (lambda: dt.datetime.now(dt.timezone.utc))
+        self.now = now or clock.system
         self.name = {"mentions": "mastodon:mentions", "hashtag": f"mastodon:hashtag:{tag.lower()}",
                      "search": "mastodon:search"}[kind]
 
@@ -180,6 +182,7 @@ def server_of(config) -> str:
 
 
 def listeners_from_config(config, api=None, *, now: Callable[[], dt.datetime] | None = None) -> list:
+    now = now or config.clock
     m = config.platform("mastodon")
     api = api or make_api(config)
     common = dict(server=server_of(config), page_size=m["page_size"], max_pages=m["max_pages_per_run"],

@@ -7,6 +7,11 @@ noticed and read again from its start. A malformed record is reported as `file:l
 good record is kept, and the cursor moves past the bad one. Line ends may be LF, CRLF or CR; a UTF-8 byte-order
 mark is ignored.
 
+A file that is still being written may end mid-line (buffered writers flush in blocks): an unfinished last line
+(no line end yet, and for JSONL not a whole JSON value) or a CSV record whose quoted field is still open at the
+end is left for the next run, and the cursor stops before it. If the next run finds the file exactly as it was,
+the writer has finished: the last line is then read as it stands (a file whose last line has no line end).
+
 taiwa's record (JSONL object or CSV columns):
     id*, text*, created_at* (ISO-8601 or Unix seconds), author_handle* (or author.handle), author_id,
     author_name, author_followers, author_verified, platform (default "replay"), lang, url, conversation_id,
@@ -35,7 +40,7 @@ from .x import is_api_page, page_to_posts
 BATCH = 1000
 FIELDS = {"id", "text", "created_at", "author_handle", "author_id", "author_name", "author_followers",
           "author_verified", "author", "platform", "lang", "url", "conversation_id", "in_reply_to_id",
-          "is_repost", "likes", "reposts", "replies", "hashtags", "mentions"}
+          "is_repost", "likes", "reposts", "replies", "hashtags", "mentions", "audience"}
 
 
 SUFFIXES = (".jsonl", ".ndjson", ".json", ".csv")
@@ -149,6 +154,7 @@ def record_to_post(record: Any) -> Post:
         likes=_int(record, "likes", record.get("likes")), reposts=_int(record, "reposts", record.get("reposts")),
         replies=_int(record, "replies", record.get("replies")),
         hashtags=[t.lstrip("#") for t in tags], raw=record,
+        audience=_str("audience", record.get("audience")) or "public",
     )
     problem = post_problem(post)
     if problem:
@@ -172,17 +178,26 @@ def _json(text: str) -> Any:
         raise RecordError("JSON nested too deeply to be a post") from None
 
 
-def _record_or_page(obj: Any, where: str, problems: list[str]) -> list[Post]:
+def _record_or_page(obj: Any, where: str, problems: list[str], own_handles: frozenset[str] = frozenset()
+                    ) -> list[Post]:
     """A JSON value → posts: an X API v2 page (each bad tweet named) or one taiwa record."""
     if is_api_page(obj):
-        got, bad = page_to_posts(obj)
+        got, bad = page_to_posts(obj, own_handles)
         problems += [f"{where}: {b}" for b in bad]
         return got
     return [record_to_post(obj)]
 
 
 _BLANK = object()   # a blank line: skipped silently (JSON's null is a record, and a bad one)
+_WAIT = object()    # an unfinished record at the end of a growing file: stop before it, read it next run
 EOL = re.compile(rb"\r\n?|\n")
+
+
+@dataclass(frozen=True)
+class _Partial:
+    """The file's last line, with no line end yet: it may be a writer's half-flushed record."""
+
+    data: bytes
 
 
 @dataclass(frozen=True)
@@ -192,9 +207,10 @@ class _Overlong:
     size: int
 
 
-def _lines(fh) -> Iterator[bytes | _Overlong]:
+def _lines(fh, *, hold_tail: bool = False) -> Iterator[bytes | _Overlong | _Partial]:
     """Physical lines with their ends (LF, CRLF or a lone CR), read in blocks; a line over MAX_RECORD_BYTES comes
-    out as an _Overlong carrying its size, never held in memory whole."""
+    out as an _Overlong carrying its size, never held in memory whole. hold_tail: a last line without a line end
+    comes out as a _Partial (the file may still be growing)."""
     buf, skipped, eof = b"", 0, False
     while not eof:
         block = fh.read(1 << 20)
@@ -218,14 +234,15 @@ def _lines(fh) -> Iterator[bytes | _Overlong]:
     if skipped:
         yield _Overlong(skipped + len(buf))
     elif buf:
-        yield buf
+        yield _Partial(buf) if hold_tail else buf
 
 
 class ReplayListener:
     """Reads one file. `name` is "replay:<absolute path>", the key of its cursor."""
 
-    def __init__(self, path: str | Path, *, batch_size: int = BATCH):
+    def __init__(self, path: str | Path, *, batch_size: int = BATCH, own_handles: frozenset[str] = frozenset()):
         self.path = Path(path)
+        self.own_handles = own_handles   # the brand's accounts: X pages' "mentionedUsers" posts that name them
         self.name = f"replay:{self.path.resolve()}"
         self.batch_size = batch_size
         suffix = self.path.suffix.lower()
@@ -262,8 +279,13 @@ class ReplayListener:
             ident = {"dev": st.st_dev, "ino": st.st_ino, "head": hashlib.sha256(head).hexdigest()[:32],
                      "head_len": len(head)}
             pos, problems = self._resume(cursor, st.st_size, head, ident)
-            reader = self._read_json if self.kind == "json" else self._read_lines
-            yield from reader(fh, pos, problems, ident)
+            if self.kind == "json":
+                yield from self._read_json(fh, pos, problems, ident)
+            else:
+                # The last run stopped before an unfinished last line; the file has not changed since: it is
+                # finished as it stands.
+                finished = pos.get("tail") == st.st_size
+                yield from self._read_lines(fh, pos, problems, ident, hold_tail=not finished)
 
     def _resume(self, cursor: str | None, size: int, head: bytes, ident: dict) -> tuple[dict, list[str]]:
         start = {"offset": 0, "line": 0, "item": 0}
@@ -290,11 +312,12 @@ class ReplayListener:
         return json.dumps({**pos, **ident})
 
     # ---------------------------------------------------------------- JSONL and CSV
-    def _read_lines(self, fh, pos: dict, problems: list[str], ident: dict) -> Iterator[Batch]:
+    def _read_lines(self, fh, pos: dict, problems: list[str], ident: dict, *, hold_tail: bool = False
+                    ) -> Iterator[Batch]:
         offset, line_no = pos["offset"], pos["line"]
         header: list[str] | None = None
         posts: list[Post] = []
-        lines = _lines(fh)
+        lines = _lines(fh, hold_tail=hold_tail)
         if self.kind == "csv":
             first = next(lines, b"")
             try:
@@ -312,12 +335,17 @@ class ReplayListener:
                 offset, line_no = len(first), 1
             else:
                 fh.seek(offset)
-                lines = _lines(fh)
+                lines = _lines(fh, hold_tail=hold_tail)
         elif offset:
             fh.seek(offset)
-            lines = _lines(fh)
-        records = self._csv_records(lines, line_no, header) if header is not None else self._jsonl(lines, line_no)
+            lines = _lines(fh, hold_tail=hold_tail)
+        records = self._csv_records(lines, line_no, header, growing=hold_tail) if header is not None \
+            else self._jsonl(lines, line_no)
+        tail: dict[str, int] = {}
         for start_line, end_line, nbytes, parsed in records:
+            if parsed is _WAIT:
+                tail = {"tail": fh.tell()}   # where the file ended: unchanged next run means it is finished
+                break
             offset += nbytes
             line_no = end_line
             where = f"{self.path}:{start_line}"
@@ -329,18 +357,28 @@ class ReplayListener:
                 if header is not None:
                     posts.append(record_to_post({k: v for k, v in zip(header, parsed) if k in FIELDS}))
                 else:
-                    posts += _record_or_page(parsed, where, problems)
+                    posts += _record_or_page(parsed, where, problems, self.own_handles)
             except RecordError as e:
                 problems.append(f"{where}: {e}")
             if len(posts) >= self.batch_size:
                 yield Batch(posts, self._cursor(ident, offset=offset, line=line_no), problems)
                 posts, problems = [], []
-        yield Batch(posts, self._cursor(ident, offset=offset, line=line_no), problems)
+        yield Batch(posts, self._cursor(ident, offset=offset, line=line_no, **tail), problems)
 
     def _jsonl(self, lines: Iterator[bytes | _Overlong], line_no: int) -> Iterator[tuple[int, int, int, Any]]:
         """(line, line, bytes, JSON value | _BLANK | RecordError) per physical line."""
         for raw in lines:
             line_no += 1
+            if isinstance(raw, _Partial):
+                # No line end yet. A whole JSON value is a finished record (the writer just has not ended the
+                # line); anything else waits for the rest of the line.
+                try:
+                    value = json.loads(_decode(raw.data.removeprefix(BOM) if line_no == 1 else raw.data))
+                except (RecordError, ValueError, RecursionError):
+                    yield line_no, line_no, 0, _WAIT
+                    return
+                yield line_no, line_no, len(raw.data), value if isinstance(value, (dict, list)) else _WAIT
+                return
             if isinstance(raw, _Overlong):
                 yield line_no, line_no, raw.size, RecordError(
                     f"the line is {raw.size:,} bytes; a record may hold at most {MAX_RECORD_BYTES:,}")
@@ -355,8 +393,8 @@ class ReplayListener:
                 value = e
             yield line_no, line_no, len(raw), value
 
-    def _csv_records(self, lines: Iterator[bytes | _Overlong], line_no: int, header: list[str]
-                     ) -> Iterator[tuple[int, int, int, Any]]:
+    def _csv_records(self, lines: Iterator[bytes | _Overlong | _Partial], line_no: int, header: list[str], *,
+                     growing: bool = False) -> Iterator[tuple[int, int, int, Any]]:
         """(first line, last line, bytes, values | _BLANK | RecordError) per CSV record.
 
         A record whose quotes do not balance on its line may be a quoted field that spans lines, or a stray
@@ -372,6 +410,9 @@ class ReplayListener:
 
         while (first := take()) is not None:
             n, raw = first
+            if isinstance(raw, _Partial):   # a row may be cut anywhere, even inside its last field: wait
+                yield n, n, 0, _WAIT
+                return
             if isinstance(raw, _Overlong):
                 yield n, n, raw.size, RecordError(
                     f"the line is {raw.size:,} bytes; a record may hold at most {MAX_RECORD_BYTES:,}")
@@ -396,7 +437,15 @@ class ReplayListener:
             while len(parts) < MAX_CSV_SPAN and size < MAX_RECORD_BYTES:
                 nxt = take()
                 if nxt is None:
+                    if growing and not _all_rows(parts[1:], width):
+                        # The end of a file still being written, inside a quoted field whose lines so far are
+                        # not records of their own: its closing quote may come with the next write.
+                        yield n, n, 0, _WAIT
+                        return
                     break
+                if isinstance(nxt[1], _Partial):   # the quoted field may close in the part not written yet
+                    yield n, n, 0, _WAIT
+                    return
                 parts.append(nxt)
                 if isinstance(nxt[1], _Overlong):
                     break
@@ -430,13 +479,27 @@ class ReplayListener:
             try:
                 if isinstance(value, RecordError):
                     raise value
-                posts += _record_or_page(value, where, problems)
+                posts += _record_or_page(value, where, problems, self.own_handles)
             except RecordError as e:
                 problems.append(f"{where}: {e}")
             if len(posts) >= self.batch_size:
                 yield Batch(posts, self._cursor(ident, offset=1, line=0, item=item), problems)
                 posts, problems = [], []
         yield Batch(posts, self._cursor(ident, offset=1, line=0, item=max(item, done)), problems)
+
+
+def _all_rows(parts: list[tuple[int, bytes]], width: int) -> bool:
+    """True when every line after an opening quote is a whole record by itself: the quote was a stray one."""
+    if not parts:
+        return False
+    for _, raw in parts:
+        try:
+            row = _csv_row(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            return False
+        if not isinstance(row, list) or len(row) != width:
+            return False
+    return True
 
 
 def _csv_row(text: str) -> list[str] | RecordError:

@@ -17,10 +17,12 @@ import json
 import logging
 import os
 import time
+from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 import requests
 
+from .. import clock
 from ..errors import ConfigError, ListenerPaused, PlatformAuthError, TaiwaError
 from .base import Author, Batch, Post, parse_time
 
@@ -78,11 +80,15 @@ def _names(items: Any, key: str, what: str) -> list[str]:
     return out
 
 
-def tweet_to_post(tweet: dict[str, Any], users: dict[str, dict[str, Any]]) -> Post:
+def tweet_to_post(tweet: dict[str, Any], users: dict[str, dict[str, Any]], own_handles: frozenset[str] = frozenset()
+                  ) -> Post:
     """One v2 tweet object (+ the expanded users by id) → Post. ValueError names what is missing or misshapen.
 
     A long post (over 280 characters) carries its whole text in `note_tweet` (asked for in TWEET_FIELDS); `text`
-    then holds only the first 280, so the note's text and entities win."""
+    then holds only the first 280, so the note's text and entities win.
+
+    own_handles: the brand's accounts (lower case). A post whose author lets only the accounts it mentions reply
+    (reply_settings "mentionedUsers") may be answered when it mentions one of them, as mentions of the brand do."""
     if not isinstance(tweet, dict):
         raise ValueError(f"a tweet must be an object, got {type(tweet).__name__}")
     for key in ("id", "text", "author_id", "created_at"):
@@ -99,7 +105,7 @@ def tweet_to_post(tweet: dict[str, Any], users: dict[str, dict[str, Any]]) -> Po
     if not isinstance(text, str):
         raise ValueError(f"text must be text, got {type(text).__name__}")
     entities = _table(note.get("entities") if note.get("entities") else tweet.get("entities"), "entities")
-    return Post(
+    post = Post(
         platform="x",
         platform_id=str(tweet["id"]),
         author=author,
@@ -118,13 +124,16 @@ def tweet_to_post(tweet: dict[str, Any], users: dict[str, dict[str, Any]]) -> Po
         mentions=[m.lower() for m in _names(entities.get("mentions", []), "username", "mentions")],
         raw=tweet,
     )
+    if tweet.get("reply_settings") == "mentionedUsers" and own_handles & set(post.mentions):
+        post.can_reply = True
+    return post
 
 
 def is_api_page(obj: Any) -> bool:
     return isinstance(obj, dict) and isinstance(obj.get("data"), list)
 
 
-def page_to_posts(page: dict[str, Any]) -> tuple[list[Post], list[str]]:
+def page_to_posts(page: dict[str, Any], own_handles: frozenset[str] = frozenset()) -> tuple[list[Post], list[str]]:
     """A v2 response page → (posts, problems). A bad tweet or user is reported by position; the others are kept."""
     problems: list[str] = []
     includes = page.get("includes") or {}
@@ -144,7 +153,7 @@ def page_to_posts(page: dict[str, Any]) -> tuple[list[Post], list[str]]:
     posts = []
     for i, tweet in enumerate(page["data"]):
         try:
-            posts.append(tweet_to_post(tweet, users))
+            posts.append(tweet_to_post(tweet, users, own_handles))
         except (KeyError, ValueError, TypeError, AttributeError) as e:
             problems.append(f"tweet #{i} (id {tweet.get('id', '?') if isinstance(tweet, dict) else '?'}): {e}")
     return posts, problems
@@ -183,12 +192,21 @@ def build_query(config) -> str:
 
 
 # --------------------------------------------------------------------------- budget and errors
+@dataclass(frozen=True)
+class Reservation:
+    """Reads or writes taken from one month's budget: what is given back goes back to that month, whatever
+    the clock says by then (a page reserved at 23:59:59 on the 30th and settled after midnight)."""
+
+    n: int
+    at: dt.datetime
+
+
 class Budget:
     """The month's read/write allowance for X (it bills per post read and per post written)."""
 
     def __init__(self, store, *, reads: int, writes: int, now: Callable[[], dt.datetime] | None = None):
         self.store, self.max_reads, self.max_writes = store, reads, writes
-        self.now = now or (lambda: dt.datetime.now(dt.timezone.utc))
+        self.now = now or clock.system
 
     def _next_month(self) -> dt.datetime:
         n = self.now()
@@ -196,27 +214,30 @@ class Budget:
 
     # Reservations are atomic (store.reserve_usage): workers on several machines share one month's budget, and
     # two of them checking "40 of 50 used" at once must not both read a page of 10.
-    def reserve_read(self, want: int) -> int:
+    def reserve_read(self, want: int) -> Reservation:
         """Take a page's worth of reads before asking for it; the batch gives back what the page did not use
-        (Batch.reserved), and a failed request gives it all back (release_read)."""
-        if self.store.reserve_usage("x", "reads", want, self.max_reads, self.now()) is None:
-            used = self.store.usage("x", self.now())["reads"]
+        (Batch.reserved, in the reservation's month), and a failed request gives it all back (release_read)."""
+        at = self.now()
+        if self.store.reserve_usage("x", "reads", want, self.max_reads, at) is None:
+            used = self.store.usage("x", at)["reads"]
             raise ListenerPaused(f"X read budget: {used} of {self.max_reads} posts read this month",
                                  self._next_month(), "raise platforms.x.monthly_read_budget to read more")
-        return want
+        return Reservation(want, at)
 
-    def release_read(self, n: int) -> None:
-        if n:
-            self.store.add_usage("x", reads=-n, at=self.now())
+    def release_read(self, r: Reservation) -> None:
+        if r.n:
+            self.store.add_usage("x", reads=-r.n, at=r.at)
 
-    def reserve_write(self) -> None:
-        if self.store.reserve_usage("x", "writes", 1, self.max_writes, self.now()) is None:
-            used = self.store.usage("x", self.now())["writes"]
+    def reserve_write(self) -> Reservation:
+        at = self.now()
+        if self.store.reserve_usage("x", "writes", 1, self.max_writes, at) is None:
+            used = self.store.usage("x", at)["writes"]
             raise TaiwaError(f"X write budget: {used} of {self.max_writes} posts written this month",
                              "raise platforms.x.monthly_write_budget, or wait for next month")
+        return Reservation(1, at)
 
-    def release_write(self) -> None:
-        self.store.add_usage("x", writes=-1, at=self.now())
+    def release_write(self, r: Reservation) -> None:
+        self.store.add_usage("x", writes=-r.n, at=r.at)
 
 
 def _reset_from(headers: Any, fallback: dt.datetime) -> dt.datetime:
@@ -237,7 +258,7 @@ def call_x(fn: Callable[..., Any], *, what: str, env: str, sleep: Callable[[floa
     never minutes); 429 → ListenerPaused with the reset time; 401/403 → PlatformAuthError naming `env`."""
     import tweepy
 
-    now = now or (lambda: dt.datetime.now(dt.timezone.utc))
+    now = now or clock.system
     for attempt in range(retries + 1):
         try:
             return fn(**params)
@@ -272,13 +293,15 @@ class XListener:
 
     def __init__(self, client, *, kind: str, budget: Budget, query: str = "", user_id: str = "",
                  handle: str = "", page_size: int = 100, max_pages: int = 5, env: str = "TAIWA_X_BEARER_TOKEN",
-                 sleep: Callable[[float], None] = time.sleep, now: Callable[[], dt.datetime] | None = None):
+                 sleep: Callable[[float], None] = time.sleep, now: Callable[[], dt.datetime] | None = None,
+                 own_handles: frozenset[str] = frozenset()):
         if kind not in ("search", "mentions"):
             raise ValueError(kind)
+        self.own_handles = own_handles
         self.client, self.kind, self.budget = client, kind, budget
         self.query, self.user_id, self.handle = query, user_id, handle
         self.page_size, self.max_pages, self.env, self.sleep = page_size, max_pages, env, sleep
-        self.now = now or (lambda: dt.datetime.now(dt.timezone.utc))
+        self.now = now or clock.system
         self.name = "x:search" if kind == "search" else f"x:mentions:{handle or user_id}"
 
     def _request(self, since_id: str | None, token: str | None) -> dict:
@@ -321,7 +344,7 @@ class XListener:
             except BaseException:
                 self.budget.release_read(reserved)   # nothing came back, nothing is billed
                 raise
-            posts, bad = page_to_posts(page) if isinstance(page.get("data"), list) else ([], [])
+            posts, bad = page_to_posts(page, self.own_handles) if isinstance(page.get("data"), list) else ([], [])
             problems += [f"{self.name}: {b}" for b in bad]
             problems += [f"{self.name}: {err.get('title', 'error')}: {err.get('detail', '')}"
                          for err in page.get("errors", []) if isinstance(err, dict)]
@@ -337,7 +360,7 @@ class XListener:
             else:
                 next_cursor = {"since_id": newest or since_id}
             yield Batch(posts, json.dumps(next_cursor), problems, reads=len(page.get("data") or []),
-                        platform="x", reserved=reserved)
+                        platform="x", reserved=reserved.n, reserved_at=reserved.at)
             if not token:
                 return
 
@@ -361,6 +384,7 @@ def listeners_from_config(config, store, client=None, *, env: dict | None = None
                           sleep: Callable[[float], None] = time.sleep,
                           now: Callable[[], dt.datetime] | None = None) -> list[XListener]:
     """The search listener and one mentions listener per brand handle, as taiwa.toml asks."""
+    now = now or config.clock
     x = config.platform("x")
     env = os.environ if env is None else env
     bearer_env = x["bearer_token_env"]
@@ -371,7 +395,7 @@ def listeners_from_config(config, store, client=None, *, env: dict | None = None
         client = make_client(env, bearer_env=bearer_env)
     budget = Budget(store, reads=x["monthly_read_budget"], writes=x["monthly_write_budget"], now=now)
     common = dict(budget=budget, page_size=x["page_size"], max_pages=x["max_pages_per_run"], env=bearer_env,
-                  sleep=sleep, now=now)
+                  sleep=sleep, now=now, own_handles=frozenset(config.brand_handles))
     out: list[XListener] = []
     if x["search"]:
         out.append(XListener(client, kind="search", query=build_query(config), **common))

@@ -22,6 +22,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from .. import clock
 from ..errors import ModelError
 from .sentiment import LABELS, PREP_VERSION, Head, needs_multilingual
 
@@ -240,7 +241,7 @@ def train_head(encoder, train: Sequence[Example], *, cache_dir: Path | None,
             "head": f"MLP {x.shape[1]}-{hidden}-3 (GELU, dropout 0.2, AdamW wd 1e-4), {epochs} epochs"
             if hidden else f"logistic regression, {epochs} epochs",
             "validation_macro_f1_by_epochs": val_f1, "train_examples": len(train), "seed": SEED,
-            "trained_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+            "trained_at": clock.system().isoformat(timespec="seconds")}
     return Head(layers, meta), meta
 
 

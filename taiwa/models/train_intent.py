@@ -19,6 +19,7 @@ from typing import Callable
 
 import numpy as np
 
+from .. import clock
 from .intent import CLASSES, HEAD_FILE
 from .sentiment import Head
 from .train import SEED, embed_cached, fit_head
@@ -79,7 +80,7 @@ def train(out_dir: Path, *, cache_dir: Path | None = None, encoder=None,
                  "head": f"logistic regression, {EPOCHS} epochs, classes weighted by √rarity, sarcasm "
                          f"weight {SARCASM_WEIGHT}",
                  "cross_validation": figures,
-                 "trained_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+                 "trained_at": clock.system().isoformat(timespec="seconds")}
     head.save(Path(out_dir) / HEAD_FILE)
     write_card(Path(out_dir) / "INTENT_CARD.md", head.meta)
     return figures

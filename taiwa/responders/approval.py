@@ -13,7 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import ValidationError
-from ..store import Store, now_iso
+from ..errors import InvalidTransition
+from ..store import Store
 from .drafts import reply_length
 
 
@@ -38,12 +39,19 @@ def approve(store: Store, action_id: int, *, actor: str, text: str | None = None
             version: int | None = None) -> dict[str, Any]:
     """version: the version the person saw (the inbox sends it); a change since then refuses the approval."""
     action = store.action(action_id)
+    if action["state"] == "needs_check":
+        # The send may have reached the platform: only a person who looked there settles it (resolve_check).
+        raise InvalidTransition(
+            f"action {action_id} may already be on {action['platform']} (its send did not confirm), so it "
+            "cannot be approved again",
+            f"look on the platform, then mark it: taiwa check {action_id} --sent, or --not-sent to approve it "
+            "again (the inbox: 'It was sent' / 'Not there')")
     final = action["text"] if text is None else text
     check_sendable(action, final)
-    fields: dict[str, Any] = {"approved_by": actor, "approved_at": now_iso()}
+    fields: dict[str, Any] = {"approved_by": actor, "approved_at": store.stamp()}
     if text is not None:
         fields["text"] = text
-    expect = ("pending", "failed", "needs_check")
+    expect = ("pending", "failed")
     return store.transition(action_id, "approved", actor=actor, expect=expect, version=version, **fields)
 
 
@@ -71,7 +79,7 @@ def resolve_check(store: Store, action_id: int, *, actor: str, was_sent: bool, p
                   ) -> dict[str, Any]:
     """A person looked on the platform after a crash: the reply is there (sent) or not (approved again)."""
     if was_sent:
-        return store.transition(action_id, "sent", actor=actor, expect=("needs_check",), sent_at=now_iso(),
+        return store.transition(action_id, "sent", actor=actor, expect=("needs_check",), sent_at=store.stamp(),
                                 platform_ref=platform_ref, detail="confirmed on the platform by a person")
     return store.transition(action_id, "approved", actor=actor, expect=("needs_check",), approved_by=actor,
-                            approved_at=now_iso(), detail="not on the platform; approved again by a person")
+                            approved_at=store.stamp(), detail="not on the platform; approved again by a person")

@@ -183,7 +183,7 @@ def compose(config: Config, template: str, *, post: dict[str, Any], topic: Any =
             answer_text = answer.text(lang) or answer.text("en") or ""
         else:
             answer_text, needs = _template_text(config, "no_answer", lang), True
-    remembered = recall(list(history), now=now or dt.datetime.now(dt.timezone.utc), lang=lang,
+    remembered = recall(list(history), now=now or config.clock(), lang=lang,
                         current_intent=current_intent or template, current_topic=post.get("topic", ""),
                         product_of=lambda text: find_topic(text, config)) if history else None
     note = conversation_note(list(earlier), lang=lang, current_topic=post.get("topic", ""),

@@ -63,7 +63,7 @@ def _draft(store: Store, config: Config, *, reply_to: dict[str, Any], template: 
 
 def run(store: Store, config: Config, *, now: dt.datetime | None = None) -> FollowupReport:
     """One pass: track newly sent questions, read answers, draft what is due. Idempotent."""
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or store.clock()
     f = config.sections["followups"]
     report = FollowupReport()
     for r in store.sent_replies_without_followup():

@@ -11,11 +11,18 @@ import os
 from typing import Any
 
 from ..errors import SendError, SendUncertain
+from ..listeners.base import narrowest
 from .drafts import reply_length
 
 
 def idempotency_key(action: dict[str, Any]) -> str:
     return f"taiwa-action-{action['id']}"
+
+
+def reply_visibility(configured: str, action: dict[str, Any]) -> str:
+    """Never wider than the post answered: a followers-only post gets a followers-only reply, a direct message a
+    direct one; the configured visibility applies to public posts (and narrows any other)."""
+    return narrowest(configured, action.get("audience") or "public")
 
 
 class MastodonSender:
@@ -35,7 +42,8 @@ class MastodonSender:
                 if length > limit:
                     raise SendError(f"action {action['id']}: {length} characters is over Mastodon's {limit}")
                 status = self.api.status_post(text, in_reply_to_id=action["platform_id"],
-                                              visibility=self.visibility, idempotency_key=idempotency_key(action))
+                                              visibility=reply_visibility(self.visibility, action),
+                                              idempotency_key=idempotency_key(action))
                 return str(status["id"])
             self.api.status_favourite(action["platform_id"])
             return f"favourite:{action['platform_id']}"

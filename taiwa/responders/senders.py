@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
+from .. import clock as clock_mod
+from ..clock import Clock
 from ..errors import InvalidTransition, NotFound, SendError, SendUncertain, TaiwaError
 from ..store import Store, now_iso
 
@@ -29,22 +31,49 @@ class Sender(Protocol):
 class OutboxSender:
     """For replayed posts: approved replies and likes are appended to a JSONL outbox a person can act on."""
 
-    def __init__(self, path: str | Path, *, note: str = ""):
+    def __init__(self, path: str | Path, *, note: str = "", clock: Clock = clock_mod.system):
         self.path = Path(path)
         self.note = note   # e.g. "instagram: by hand" — the platform cannot take it from us
+        self.clock = clock
 
     def send(self, action: dict[str, Any]) -> str:
         ref = f"outbox:{action['id']}" + (":by-hand" if self.note else "")
         record = {"ref": ref, "action_id": action["id"], "kind": action["kind"], "platform": action["platform"],
                   "in_reply_to": action["platform_id"], "to": action["handle"], "url": action.get("url", ""),
                   "text": action["text"] if action["kind"] == "reply" else "", "approved_by": action["approved_by"],
-                  "written_at": now_iso(), **({"note": self.note} if self.note else {})}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
+                  "written_at": now_iso(self.clock()), **({"note": self.note} if self.note else {})}
+        line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        except OSError as e:
+            raise OutboxError(self.path, e) from None
+        try:
+            start = os.fstat(fd).st_size
+            try:
+                written = 0
+                while written < len(line):
+                    written += os.write(fd, line[written:])
+                os.fsync(fd)
+            except OSError as e:
+                # Whole lines or nothing: a torn line would glue itself to the next record.
+                try:
+                    os.ftruncate(fd, start)
+                except OSError:
+                    pass
+                raise OutboxError(self.path, e) from None
+        finally:
+            os.close(fd)
         return ref
+
+
+class OutboxError(TaiwaError):
+    """The outbox file could not be written here (disk full, permissions): nothing left this machine."""
+
+    def __init__(self, path: Path, e: OSError):
+        super().__init__(f"the outbox file {path} could not be written on this machine ({e.strerror or e}); "
+                         "nothing was sent and the file was left as it was",
+                         "free disk space or fix the file's permissions, then approve it again")
 
 
 @dataclass
@@ -71,7 +100,7 @@ class SendReport:
 def recover(store: Store, *, now: dt.datetime | None = None, lease: dt.timedelta = SENDING_LEASE,
             actor: str = "taiwa") -> int:
     """Actions stuck in `sending` longer than the lease → `needs_check` (a person decides; never re-sent)."""
-    cutoff = (now or dt.datetime.now(dt.timezone.utc)) - lease
+    cutoff = (now or store.clock()) - lease
     moved = 0
     for action_id in store.stale_sending(cutoff):
         try:
@@ -129,7 +158,7 @@ def send_approved(store: Store, sender_for: Callable[[dict[str, Any]], Sender | 
             continue
         try:
             claimed = store.transition(action["id"], "sending", actor=actor, expect=("approved",),
-                                       sending_since=now_iso(now))
+                                       sending_since=store.stamp(now))
         except InvalidTransition:
             report.taken += 1   # the daemon or a teammate claimed it between our read and our claim
             continue
@@ -151,7 +180,7 @@ def send_approved(store: Store, sender_for: Callable[[dict[str, Any]], Sender | 
                 _settle(store, action["id"], "needs_check", actor, report, reason=why,
                         detail="the sender failed after the call may have reached the platform; check it")
             continue
-        store.transition(action["id"], "sent", actor=actor, expect=("sending",), sent_at=now_iso(now),
+        store.transition(action["id"], "sent", actor=actor, expect=("sending",), sent_at=store.stamp(now),
                          platform_ref=ref)
         report.sent += 1
     report.left = len(store.actions_in_state("approved"))
@@ -175,8 +204,8 @@ def router(config, store: Store) -> tuple[Callable[[dict[str, Any]], Sender | No
 
     Returns the chooser and a dict that collects, per platform, why its sender could not be built (those
     actions stay approved and wait)."""
-    outbox = OutboxSender(config.outbox)
-    by_hand = OutboxSender(config.outbox, note="instagram: by hand")
+    outbox = OutboxSender(config.outbox, clock=store.clock)
+    by_hand = OutboxSender(config.outbox, note="instagram: by hand", clock=store.clock)
     live: dict[str, Sender] = {}
     problems: dict[str, str] = {}
 

@@ -21,12 +21,12 @@ class XSender:
         self.client, self.budget, self.env_names = client, budget, env_names
 
     def send(self, action: dict[str, Any]) -> str:
-        self.budget.reserve_write()
+        reservation = self.budget.reserve_write()
         try:
             return self._send(action)
         except SendError as e:
             if not isinstance(e, SendUncertain):
-                self.budget.release_write()     # refused: nothing was written, nothing is billed
+                self.budget.release_write(reservation)     # refused: nothing was written, nothing is billed
             raise
 
     def _send(self, action: dict[str, Any]) -> str:
@@ -65,7 +65,7 @@ class XSender:
         return ref
 
 
-def sender_from_config(config, store, client=None, env: dict | None = None) -> XSender:
+def sender_from_config(config, store, client=None, env: dict | None = None, now=None) -> XSender:
     import os
 
     from ..listeners.x import Budget, make_client
@@ -80,5 +80,5 @@ def sender_from_config(config, store, client=None, env: dict | None = None) -> X
         client = make_client(env, bearer_env=x["bearer_token_env"], consumer_key_env=names[0],
                              consumer_secret_env=names[1], access_token_env=names[2],
                              access_token_secret_env=names[3])
-    return XSender(client, Budget(store, reads=x["monthly_read_budget"], writes=x["monthly_write_budget"]),
-                   env_names=names)
+    budget = Budget(store, reads=x["monthly_read_budget"], writes=x["monthly_write_budget"], now=now or store.clock)
+    return XSender(client, budget, env_names=names)

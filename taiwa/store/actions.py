@@ -14,7 +14,7 @@ class ActionsMixin:
     # ---------------------------------------------------------------- actions
     def create_actions(self, rows: Iterable[dict[str, Any]], at: dt.datetime | None = None) -> int:
         """Insert drafts; a post never gets two drafts of the same kind (re-running drafting is a no-op)."""
-        stamp = now_iso(at)
+        stamp = self.stamp(at)
         data = [(r["post_id"], r["kind"], r.get("intent", ""), r.get("text", ""), r.get("text", ""),
                  r.get("template", ""), json.dumps(r.get("memory", []), ensure_ascii=False), stamp, stamp,
                  r.get("followup_of"), r.get("asks", ""), r.get("assigned_to") or "", r.get("answer", ""),
@@ -35,7 +35,7 @@ class ActionsMixin:
     def action(self, action_id: int) -> dict[str, Any]:
         row = self._one(
             """SELECT ac.*, p.platform, p.platform_id, p.text AS post_text, p.created_at AS post_created_at,
-                      p.url, p.author_id, p.source, p.conversation_id, p.can_reply, p.lang,
+                      p.url, p.author_id, p.source, p.conversation_id, p.can_reply, p.lang, p.audience,
                       a.handle, a.name AS author_name, a.followers,
                       s.label, s.negative, s.neutral, s.positive, pr.score, pr.reasons,
                       coalesce(pr.topic, '') AS topic
@@ -77,7 +77,7 @@ class ActionsMixin:
         if snoozed is not None:
             where.append("(ac.snoozed_until IS NOT NULL AND ac.snoozed_until > ?)" if snoozed else
                          "(ac.snoozed_until IS NULL OR ac.snoozed_until <= ?)")
-            params.append(now_iso(now))
+            params.append(self.stamp(now))
         if platform:
             where.append("p.platform = ?"); params.append(platform)
         if kind:
@@ -98,7 +98,7 @@ class ActionsMixin:
                "WHEN ac.intent = 'complaint' THEN ? WHEN ac.intent = 'question' THEN ? ELSE ? END) / 24.0")
         due_params = [sla.get("escalated", 1e6), sla.get("complaint", 1e6), sla.get("question", 1e6),
                       sla.get("other", 1e6)]
-        now_jd = now_iso(now)
+        now_jd = self.stamp(now)
         overdue = f"CASE WHEN ? = 1 AND ({due}) < {self.sql.julianday('?')} THEN 1 ELSE 0 END"
         rows = self._rows(
             f"""SELECT ac.id, ac.kind, ac.state, ac.intent, ac.text, ac.memory, ac.created_at, ac.assigned_to,
@@ -157,7 +157,7 @@ class ActionsMixin:
                 raise InvalidTransition(
                     f"action {action_id} is {current}; it cannot become {to}",
                     f"from {current} it can become: {allowed}")
-            sets = {"state": to, "updated_at": now_iso(), **fields}
+            sets = {"state": to, "updated_at": self.stamp(), **fields}
             assignments = ", ".join(f"{k} = ?" for k in sets)
             cur = self._x(f"UPDATE actions SET {assignments} WHERE id = ? AND state = ?",
                                   [*sets.values(), action_id, current])
@@ -187,7 +187,7 @@ class ActionsMixin:
             if row["state"] not in ("pending", "failed", "needs_check"):
                 raise InvalidTransition(f"action {action_id} is {row['state']}; its text can no longer change",
                                         "only pending, failed or needs_check drafts can be edited")
-            self._x("UPDATE actions SET text = ?, updated_at = ? WHERE id = ?", [text, now_iso(), action_id])
+            self._x("UPDATE actions SET text = ?, updated_at = ? WHERE id = ?", [text, self.stamp(), action_id])
             self._audit(actor, action_id, "edited", row["text"], text, "")
 
     def use_saved(self, action_id: int, text: str, actor: str, *, answer: str = "", ask: str = "") -> None:
@@ -202,7 +202,7 @@ class ActionsMixin:
             self._x(
                 """UPDATE actions SET text = ?, answer = ?, answer_score = NULL, needs_answer = 0,
                        ask = CASE WHEN ? != '' THEN ? ELSE ask END, updated_at = ? WHERE id = ?""",
-                [text, answer, ask, ask, now_iso(), action_id])
+                [text, answer, ask, ask, self.stamp(), action_id])
             self._audit(actor, action_id, "saved_reply", row["text"], text,
                         f"answer {answer}" if answer else f"ask {ask}")
 
@@ -215,7 +215,7 @@ class ActionsMixin:
             if user and not self._one("SELECT 1 FROM users WHERE name = ? AND disabled = 0", [user]):
                 raise NotFound(f"no teammate called {user!r}", "`taiwa user list` shows the team")
             self._x("UPDATE actions SET assigned_to = ?, updated_at = ? WHERE id = ?",
-                            [user, now_iso(), action_id])
+                            [user, self.stamp(), action_id])
             self._audit(actor, action_id, "assigned", row["assigned_to"], user, "")
 
     def snooze(self, action_id: int, until: dt.datetime | None, actor: str) -> None:
@@ -227,9 +227,9 @@ class ActionsMixin:
             if row["state"] not in OPEN_STATES:
                 raise InvalidTransition(f"action {action_id} is {row['state']}; only open actions can be snoozed",
                                         "nothing to do: it is no longer waiting for anyone")
-            value = now_iso(until) if until else None
+            value = self.stamp(until) if until else None
             self._x("UPDATE actions SET snoozed_until = ?, updated_at = ? WHERE id = ?",
-                            [value, now_iso(), action_id])
+                            [value, self.stamp(), action_id])
             self._audit(actor, action_id, "snoozed" if until else "woken", row["snoozed_until"] or "",
                         value or "", "")
 
@@ -277,7 +277,7 @@ class ActionsMixin:
     def _audit(self, actor: str, action_id: int | None, event: str, before: str, after: str, detail: str) -> None:
         self._x(
             "INSERT INTO audit (at, actor, action_id, event, before, after, detail) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [now_iso(), actor, action_id, event, before, after, detail])
+            [self.stamp(), actor, action_id, event, before, after, detail])
 
     def audit_log(self, action_id: int | None = None, limit: int = 100) -> list[dict[str, Any]]:
         if action_id is None:

@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
+from .. import clock as clock_mod
+from ..clock import Clock
 from .actions import ActionsMixin
 from .campaigns import CampaignsMixin
 from .collab import CollabMixin
@@ -15,6 +18,7 @@ from .incidents import IncidentsMixin
 from .people import PeopleMixin
 from .posts import PostsMixin
 from .team import TeamMixin
+from .common import now_iso
 from .workers import WorkersMixin
 
 
@@ -31,6 +35,11 @@ class Store(PostsMixin, PeopleMixin, IncidentsMixin, CampaignsMixin, ActionsMixi
     backend = ""
     path: Path | None = None      # the SQLite file (None on PostgreSQL)
     database: Any = None          # what Store() was given: the file's path or the PostgreSQL URL
+    clock: Clock = clock_mod.system   # what "now" is for everything this store stamps (Store(..., clock=...))
+
+    def stamp(self, t: dt.datetime | None = None) -> str:
+        """An instant as stored; without one, the store's clock's now."""
+        return now_iso(t or self.clock())
 
     def __new__(cls, database: Any = None, *args: Any, **kwargs: Any):
         if cls is Store:

@@ -67,7 +67,7 @@ class CampaignsMixin:
         """Record an alert once per (kind, subject, window); True when it is new."""
         cur = self._x(
             """INSERT INTO alerts (kind, subject, window_start, detail, created_at)
-               VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING""", [kind, subject, window_start, detail, now_iso()])
+               VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING""", [kind, subject, window_start, detail, self.stamp()])
         return cur.rowcount == 1
 
     def alerts(self, state: str | None = "open") -> list[dict[str, Any]]:

@@ -27,7 +27,7 @@ class CollabMixin:
             raise ValidationError("the note is empty", "write what the team should know")
         with self.atomic():
             self._x("INSERT INTO notes (subject, author, text, created_at) VALUES (?, ?, ?, ?)",
-                            [subject, author, text[:4000], now_iso()])
+                            [subject, author, text[:4000], self.stamp()])
             self._audit(author, action_id, "note", "", text[:4000], subject)
 
     def notes(self, subjects: Sequence[str]) -> list[dict[str, Any]]:
@@ -43,7 +43,7 @@ class CollabMixin:
         with self.atomic():
             cur = self._x("INSERT INTO labels (subject, tag, added_by, added_at) VALUES (?, ?, ?, ?) "
                           "ON CONFLICT DO NOTHING",
-                                  [subject, tag, actor, now_iso()])
+                                  [subject, tag, actor, self.stamp()])
             if cur.rowcount:
                 self._audit(actor, action_id, "tagged", "", tag, subject)
 
@@ -66,7 +66,7 @@ class CollabMixin:
     def touch_presence(self, action_id: int, user: str, now: dt.datetime | None = None) -> None:
         self._x("""INSERT INTO presence (action_id, "user", seen_at) VALUES (?, ?, ?)
                            ON CONFLICT (action_id, "user") DO UPDATE SET seen_at = excluded.seen_at""",
-                        [action_id, user, now_iso(now)])
+                        [action_id, user, self.stamp(now)])
 
     def leave(self, action_id: int, user: str) -> None:
         self._x('DELETE FROM presence WHERE action_id = ? AND "user" = ?', [action_id, user])
@@ -75,7 +75,7 @@ class CollabMixin:
         """Who has each item open right now."""
         if not action_ids:
             return {}
-        since = now_iso((now or dt.datetime.now(dt.timezone.utc)) - dt.timedelta(seconds=PRESENCE_SECONDS))
+        since = self.stamp((now or self.clock()) - dt.timedelta(seconds=PRESENCE_SECONDS))
         out: dict[int, list[str]] = {}
         for r in self._rows(f'SELECT action_id, "user" FROM presence WHERE seen_at >= ? AND action_id IN '
                             f"({','.join('?' * len(action_ids))}) ORDER BY \"user\"", [since, *action_ids]):
@@ -103,7 +103,7 @@ class CollabMixin:
                 raise NotFound(f"post {post_id} has not been ranked yet", "run `taiwa listen` first")
             self._x(f"UPDATE priorities SET {field} = ? WHERE post_id = ?", [value, post_id])
             self._x("INSERT INTO corrections (post_id, field, before, after, actor, at) VALUES (?, ?, ?, ?, ?, ?)",
-                            [post_id, field, row["v"] or "", value, actor, now_iso()])
+                            [post_id, field, row["v"] or "", value, actor, self.stamp()])
             self._audit(actor, None, f"{field}_corrected", row["v"] or "", value, f"post {post_id}")
 
     def intent_corrections(self) -> list[dict[str, Any]]:

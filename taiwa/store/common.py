@@ -30,8 +30,8 @@ ROLES = ("viewer", "responder", "approver", "admin")
 SESSION_HOURS = 12
 
 
-def now_iso(t: dt.datetime | None = None) -> str:
-    t = t or dt.datetime.now(dt.timezone.utc)
+def now_iso(t: dt.datetime) -> str:
+    """An instant as stored: UTC, to the second. The time itself comes from the store's clock (Store.stamp)."""
     return t.astimezone(dt.timezone.utc).isoformat(timespec="seconds")
 
 

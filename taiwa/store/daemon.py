@@ -18,7 +18,7 @@ class DaemonMixin:
         host (a daemon killed with -9 leaves its row behind)."""
         import os
 
-        now = now or dt.datetime.now(dt.timezone.utc)
+        now = now or self.clock()
         with self.atomic():
             row = self._one("SELECT * FROM daemon_lock WHERE id = 1")
             if row and row["pid"] != pid:
@@ -39,12 +39,12 @@ class DaemonMixin:
                 """INSERT INTO daemon_lock (id, pid, host, started_at, heartbeat_at) VALUES (1, ?, ?, ?, ?)
                    ON CONFLICT (id) DO UPDATE SET pid = excluded.pid, host = excluded.host,
                        started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at""",
-                [pid, host, now_iso(now), now_iso(now)])
+                [pid, host, self.stamp(now), self.stamp(now)])
         return None
 
     def heartbeat(self, pid: int, now: dt.datetime | None = None) -> bool:
         """Refresh our lock; False when another daemon has taken it (we must stop)."""
-        cur = self._x("UPDATE daemon_lock SET heartbeat_at = ? WHERE id = 1 AND pid = ?", [now_iso(now), pid])
+        cur = self._x("UPDATE daemon_lock SET heartbeat_at = ? WHERE id = 1 AND pid = ?", [self.stamp(now), pid])
         return cur.rowcount == 1
 
     def release_lock(self, pid: int) -> None:
@@ -65,14 +65,14 @@ class DaemonMixin:
                    last_result = excluded.last_result,
                    last_error = CASE WHEN excluded.last_error != '' THEN excluded.last_error ELSE jobs.last_error END,
                    next_run_at = excluded.next_run_at""",
-            [name, 1 if error else 0, 1 if error else 0, now_iso(at), round(duration_s, 3), result, error,
-             now_iso(next_run_at) if next_run_at else None])
+            [name, 1 if error else 0, 1 if error else 0, self.stamp(at), round(duration_s, 3), result, error,
+             self.stamp(next_run_at) if next_run_at else None])
 
     def set_next_run(self, name: str, next_run_at: dt.datetime | None) -> None:
         self._x(
             """INSERT INTO jobs (name, next_run_at) VALUES (?, ?)
                ON CONFLICT (name) DO UPDATE SET next_run_at = excluded.next_run_at""",
-            [name, now_iso(next_run_at) if next_run_at else None])
+            [name, self.stamp(next_run_at) if next_run_at else None])
 
     # ---------------------------------------------------------------- retention and backups
     def prune(self, *, raw_before: str | None, nothing_before: str | None) -> dict[str, int]:
@@ -125,7 +125,7 @@ class DaemonMixin:
                    ON CONFLICT (campaign, at) DO UPDATE SET entries = excluded.entries,
                        participants = excluded.participants, positive = excluded.positive,
                        negative = excluded.negative""",
-                [(r["name"], now_iso(at), r["entries"], r["participants"], r["positive"] or 0, r["negative"] or 0)
+                [(r["name"], self.stamp(at), r["entries"], r["participants"], r["positive"] or 0, r["negative"] or 0)
                  for r in rows])
         return len(rows)
 
@@ -144,8 +144,8 @@ class DaemonMixin:
     def add_followup(self, action_id: int, author_id: str, asks: str, due_at: dt.datetime | None) -> None:
         self._x(
             """INSERT INTO followups (action_id, author_id, asks, due_at, created_at)
-               VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING""", [action_id, author_id, asks, now_iso(due_at) if due_at else None,
-                                           now_iso()])
+               VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING""", [action_id, author_id, asks, self.stamp(due_at) if due_at else None,
+                                           self.stamp()])
 
     def waiting_followups(self) -> list[dict[str, Any]]:
         return self._rows(

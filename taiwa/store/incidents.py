@@ -22,7 +22,7 @@ class IncidentsMixin:
                LEFT JOIN sentiments s ON s.post_id = p.id LEFT JOIN incident_posts ip ON ip.post_id = p.id
                WHERE pr.topic = ? AND p.created_at >= ? AND p.created_at <= ?
                  AND (pr.intent = 'complaint' OR s.label = 'negative') AND p.is_repost = 0""",
-            [topic, now_iso(since), now_iso(until)])
+            [topic, self.stamp(since), self.stamp(until)])
         for r in rows:
             r["vector"] = np.frombuffer(r["vector"], dtype=np.float32)
         return rows
@@ -34,7 +34,7 @@ class IncidentsMixin:
         with self.atomic():
             incident = self._scalar(
                 "INSERT INTO incidents (topic, first_seen, last_seen, created_at, size, authors) "
-                "VALUES (?, ?, ?, ?, 1, 1) RETURNING id", [topic, at, at, now_iso()])
+                "VALUES (?, ?, ?, ?, 1, 1) RETURNING id", [topic, at, at, self.stamp()])
             self._x("INSERT INTO incident_posts (post_id, incident_id, similarity) VALUES (?, ?, 1) "
                     "ON CONFLICT DO NOTHING",
                             [first_post, incident])

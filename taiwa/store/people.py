@@ -75,7 +75,7 @@ class PeopleMixin:
                 values[key] = _to_json(values[key])
         if "recalled" in values and not isinstance(values["recalled"], str):
             values["recalled"] = _to_json(values["recalled"]) if values["recalled"] else ""
-        values["updated_at"] = now_iso()
+        values["updated_at"] = self.stamp()
         self._x(f"UPDATE actions SET {', '.join(f'{k} = ?' for k in values)} WHERE id = ? "
                         "AND state = 'pending'", [*values.values(), action_id])
         self._audit(actor, action_id, "merged", str(row["post_id"]), str(fields.get("post_id", row["post_id"])),

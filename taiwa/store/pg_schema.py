@@ -350,7 +350,18 @@ EXCEPTION WHEN OTHERS THEN
 END $$;
 """
 
+AUDIENCE_SQL = """
+ALTER TABLE posts ADD COLUMN audience TEXT NOT NULL DEFAULT 'public';
+UPDATE posts SET audience = raw::jsonb ->> 'visibility'
+    WHERE platform = 'mastodon' AND raw::jsonb ->> 'visibility' IN ('unlisted', 'private', 'direct');
+CREATE OR REPLACE VIEW posts_public AS
+    SELECT id, platform, platform_id, author_id, text, lang, created_at, url, conversation_id, in_reply_to_id,
+           is_repost, can_reply, likes, reposts, replies, hashtags, mentions, source, ingested_at, audience
+    FROM posts;
+"""
+
 STEPS: list[tuple[str, str]] = [
     ("p001_schema", P001),
     ("p002_workers", WORKERS_SQL),
+    ("p003_audience", AUDIENCE_SQL),
 ]

@@ -58,7 +58,9 @@ class PostgresStore(Store):
     backend = "postgresql"
     sql = PostgresSQL
 
-    def __init__(self, url: str, *, migrate: bool = True, pooled: bool = False, **_: Any):
+    def __init__(self, url: str, *, migrate: bool = True, pooled: bool = False, clock: Any = None, **_: Any):
+        if clock is not None:
+            self.clock = clock
         psycopg = _import_psycopg()
         self.url, self.path, self._pool = url, None, None
         self.database = url
@@ -179,7 +181,7 @@ class PostgresStore(Store):
                 if name not in applied:
                     self.conn.execute(sql)
                     self.conn.execute("INSERT INTO taiwa_migrations (name, applied_at) VALUES (%s, %s)",
-                                      [name, now_iso()])
+                                      [name, self.stamp()])
 
     # ---------------------------------------------------------------- backups belong to PostgreSQL's tools
     def backup_to(self, target: str) -> None:

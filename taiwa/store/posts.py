@@ -23,13 +23,13 @@ class PostsMixin:
     # ---------------------------------------------------------------- ingest
     def ingest(self, posts: Sequence[Post], *, listener: str, cursor: str | None,
                problems: Iterable[str] = (), at: dt.datetime | None = None,
-               reads: tuple[str, int] | None = None, lease: tuple[str, float] | None = None) -> IngestResult:
+               reads: tuple | None = None, lease: tuple[str, float] | None = None) -> IngestResult:
         """Upsert a batch of posts and their authors, move the listener's cursor, record problems: one transaction.
         lease: (worker, lease_seconds) when a worker holds this listener's stream; checked (and renewed) inside
         the transaction, LeaseLost if another worker took it over (nothing is stored then).
 
         Re-reading a post updates its counters (likes, reposts, replies) and never duplicates it."""
-        stamp = now_iso(at)
+        stamp = self.stamp(at)
         problems = list(problems)
         author_rows, post_rows = {}, []
         for p in posts:
@@ -40,7 +40,8 @@ class PostsMixin:
             post_rows.append((p.platform, p.platform_id, aid, p.text, p.lang, now_iso(p.created_at), p.url,
                               p.conversation_id, p.in_reply_to_id, int(p.is_repost), int(p.can_reply),
                               int(p.likes), int(p.reposts), int(p.replies),
-                              _to_json(p.hashtags), _to_json(p.mentions), listener, _raw_json(p.raw), stamp))
+                              _to_json(p.hashtags), _to_json(p.mentions), listener, _raw_json(p.raw), stamp,
+                              p.audience))
         with self.atomic():
             if lease is not None:
                 self._check_lease(listener, *lease)
@@ -56,10 +57,11 @@ class PostsMixin:
             self._xmany(
                 """INSERT INTO posts (platform, platform_id, author_id, text, lang, created_at, url,
                        conversation_id, in_reply_to_id, is_repost, can_reply, likes, reposts, replies,
-                       hashtags, mentions, source, raw, ingested_at)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                       hashtags, mentions, source, raw, ingested_at, audience)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                    ON CONFLICT (platform, platform_id) DO UPDATE SET likes = excluded.likes,
-                       reposts = excluded.reposts, replies = excluded.replies, can_reply = excluded.can_reply""",
+                       reposts = excluded.reposts, replies = excluded.replies, can_reply = excluded.can_reply,
+                       audience = excluded.audience""",
                 post_rows)
             new = self._scalar("SELECT count(*) FROM posts WHERE id > ?", [before])
             if cursor is not None:
@@ -73,7 +75,8 @@ class PostsMixin:
                     "INSERT INTO ingest_problems (listener, at, location, reason) VALUES (?, ?, ?, ?)",
                     [(listener, stamp, *_split_problem(p)) for p in problems])
             if reads and reads[1]:
-                self.add_usage(reads[0], reads=reads[1], at=at)
+                platform, n, *when = reads   # when: the reservation's instant, so the month it was taken from
+                self.add_usage(platform, reads=n, at=(when[0] if when else None) or at)
         return IngestResult(new=new, updated=len(post_rows) - new, problems=len(problems))
 
     # ---------------------------------------------------------------- listener state and platform usage
@@ -81,7 +84,7 @@ class PostsMixin:
         self._x(
             """INSERT INTO listener_state (listener, paused_until, pause_reason) VALUES (?, ?, ?)
                ON CONFLICT (listener) DO UPDATE SET paused_until = excluded.paused_until,
-                   pause_reason = excluded.pause_reason""", [listener, now_iso(until), reason])
+                   pause_reason = excluded.pause_reason""", [listener, self.stamp(until), reason])
 
     def paused_until(self, listener: str, now: dt.datetime | None = None) -> tuple[dt.datetime, str] | None:
         """(until, reason) if the listener must wait, else None."""
@@ -89,7 +92,7 @@ class PostsMixin:
         if not row or not row["paused_until"]:
             return None
         until = parse_iso(row["paused_until"])
-        return (until, row["pause_reason"]) if until > (now or dt.datetime.now(dt.timezone.utc)) else None
+        return (until, row["pause_reason"]) if until > (now or self.clock()) else None
 
     def record_run(self, listener: str, result: str, error: str = "", at: dt.datetime | None = None) -> None:
         self._x(
@@ -99,13 +102,13 @@ class PostsMixin:
                    last_result = excluded.last_result, errors = listener_state.errors + excluded.errors,
                    last_error = CASE WHEN excluded.last_error != '' THEN excluded.last_error
                                      ELSE listener_state.last_error END""",
-            [listener, now_iso(at), result, 1 if error else 0, error])
+            [listener, self.stamp(at), result, 1 if error else 0, error])
 
     def listener_states(self) -> list[dict[str, Any]]:
         return self._rows("SELECT * FROM listener_state ORDER BY listener")
 
     def add_usage(self, platform: str, *, reads: int = 0, writes: int = 0, at: dt.datetime | None = None) -> None:
-        month = (at or dt.datetime.now(dt.timezone.utc)).strftime("%Y-%m")
+        month = (at or self.clock()).strftime("%Y-%m")
         self._x(
             """INSERT INTO platform_usage (platform, month, reads, writes) VALUES (?, ?, ?, ?)
                ON CONFLICT (platform, month) DO UPDATE SET reads = platform_usage.reads + excluded.reads,
@@ -118,7 +121,7 @@ class PostsMixin:
         with add_usage(..., -unused)."""
         if kind not in ("reads", "writes"):
             raise ValueError(kind)
-        month = (at or dt.datetime.now(dt.timezone.utc)).strftime("%Y-%m")
+        month = (at or self.clock()).strftime("%Y-%m")
         if n > limit:
             return None
         with self.atomic():
@@ -131,7 +134,7 @@ class PostsMixin:
         return None if row is None else row[kind] - n
 
     def usage(self, platform: str, at: dt.datetime | None = None) -> dict[str, int]:
-        month = (at or dt.datetime.now(dt.timezone.utc)).strftime("%Y-%m")
+        month = (at or self.clock()).strftime("%Y-%m")
         row = self._one("SELECT reads, writes FROM platform_usage WHERE platform = ? AND month = ?", [platform, month])
         return row or {"reads": 0, "writes": 0}
 
@@ -195,7 +198,7 @@ class PostsMixin:
 
     def save_sentiments(self, rows: Iterable[tuple[int, Any]], at: dt.datetime | None = None) -> None:
         """rows: (post_id, Sentiment). A person's correction (source='human') is never overwritten by the model."""
-        stamp = now_iso(at)
+        stamp = self.stamp(at)
         data = [(pid, s.label, s.scores["negative"], s.scores["neutral"], s.scores["positive"], s.model_id, stamp)
                 for pid, s in rows]
         with self.atomic():
@@ -239,7 +242,7 @@ class PostsMixin:
                    ON CONFLICT (post_id) DO UPDATE SET label = excluded.label, negative = excluded.negative,
                        neutral = excluded.neutral, positive = excluded.positive, model_id = 'human',
                        source = 'human', classified_at = excluded.classified_at""",
-                [post_id, label, scores["negative"], scores["neutral"], scores["positive"], now_iso()])
+                [post_id, label, scores["negative"], scores["neutral"], scores["positive"], self.stamp()])
             self._audit(actor, None, "sentiment_corrected", before, label, f"post {post_id}")
 
     def sentiment_corrections(self) -> list[dict[str, Any]]:
@@ -247,7 +250,7 @@ class PostsMixin:
                              WHERE s.source = 'human'""")
 
     def save_priorities(self, rows: Iterable[dict[str, Any]], at: dt.datetime | None = None) -> None:
-        stamp = now_iso(at)
+        stamp = self.stamp(at)
         data = [(r["post_id"], r["score"], r["intent"], r["sentiment"], r["intent_c"], r["reach"], r["recency"],
                  r["campaign"], json.dumps(r["reasons"], ensure_ascii=False), stamp, int(r.get("escalated", False)),
                  _to_json(r.get("rules", [])), _to_json(r.get("tags", [])), r.get("topic", ""), r.get("topic_score"),
@@ -291,5 +294,5 @@ class PostsMixin:
                WHERE p.author_id IN (SELECT id FROM authors WHERE person = ? OR id = ?)
                  AND p.id != ?{window}
                ORDER BY p.created_at DESC LIMIT ?""",
-            [*[self.person_of(author_id)] * 2, exclude_post or -1, *([now_iso(before)] if before else []),
-             *([now_iso(since)] if since else []), limit])
+            [*[self.person_of(author_id)] * 2, exclude_post or -1, *([self.stamp(before)] if before else []),
+             *([self.stamp(since)] if since else []), limit])

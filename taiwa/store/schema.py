@@ -530,3 +530,22 @@ def m014_workers(db: Database) -> None:
     """Workers sharing one database (PostgreSQL): who runs, and which listener stream each holds. On SQLite the
     tables stay empty (one daemon per file), so both backends have the same schema."""
     db.executescript(WORKERS_SQL)
+
+
+@migrations()
+def m015_audience(db: Database) -> None:
+    """Who can see each post (Mastodon: public, unlisted, private = followers only, direct), so a reply is never
+    posted to a wider audience than the post it answers. Older Mastodon posts take it from their raw record."""
+    db.executescript(
+        """
+        ALTER TABLE posts ADD COLUMN audience TEXT NOT NULL DEFAULT 'public';
+        UPDATE posts SET audience = json_extract(raw, '$.visibility')
+            WHERE platform = 'mastodon' AND json_valid(raw)
+              AND json_extract(raw, '$.visibility') IN ('unlisted', 'private', 'direct');
+        DROP VIEW posts_public;
+        CREATE VIEW posts_public AS
+            SELECT id, platform, platform_id, author_id, text, lang, created_at, url, conversation_id, in_reply_to_id,
+                   is_repost, can_reply, likes, reposts, replies, hashtags, mentions, source, ingested_at, audience
+            FROM posts;
+        """
+    )

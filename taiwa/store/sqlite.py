@@ -20,7 +20,9 @@ class SQLiteStore(Store):
     backend = "sqlite"
     sql = SQLiteSQL
 
-    def __init__(self, path: str | Path, *, migrate: bool = True, **_: Any):
+    def __init__(self, path: str | Path, *, migrate: bool = True, clock: Any = None, **_: Any):
+        if clock is not None:
+            self.clock = clock
         self.path = Path(path)
         self.database = self.path
         if self.path.is_dir():

@@ -26,7 +26,7 @@ class TeamMixin:
                 raise ValidationError(f"user {name!r} already exists",
                                       "`taiwa user passwd` changes a password, `taiwa user role` a role")
             self._x("INSERT INTO users (name, role, password_hash, created_at) VALUES (?, ?, ?, ?)",
-                            [name, role, hash_password(password), now_iso()])
+                            [name, role, hash_password(password), self.stamp()])
             self._audit(actor, None, "user_added", "", role, name)
 
     def set_user(self, name: str, actor: str, *, role: str | None = None, password: str | None = None,
@@ -70,13 +70,13 @@ class TeamMixin:
 
     def start_session(self, user: str, now: dt.datetime | None = None) -> tuple[str, str]:
         """A new browser session: (cookie value, CSRF token). Only a hash of the cookie value is stored."""
-        now = now or dt.datetime.now(dt.timezone.utc)
+        now = now or self.clock()
         token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
         with self.atomic():
-            self._x("DELETE FROM web_sessions WHERE expires_at < ?", [now_iso(now)])
+            self._x("DELETE FROM web_sessions WHERE expires_at < ?", [self.stamp(now)])
             self._x('INSERT INTO web_sessions (token_hash, "user", csrf, created_at, expires_at) '
-                            "VALUES (?, ?, ?, ?, ?)", [_token_hash(token), user, csrf, now_iso(now),
-                                                        now_iso(now + dt.timedelta(hours=SESSION_HOURS))])
+                            "VALUES (?, ?, ?, ?, ?)", [_token_hash(token), user, csrf, self.stamp(now),
+                                                        self.stamp(now + dt.timedelta(hours=SESSION_HOURS))])
             self._audit(user, None, "signed_in", "", "", "")
         return token, csrf
 
@@ -87,7 +87,7 @@ class TeamMixin:
         return self._one(
             """SELECT u.name, u.role, ws.csrf FROM web_sessions ws JOIN users u ON u.name = ws."user"
                WHERE ws.token_hash = ? AND ws.expires_at > ? AND u.disabled = 0""",
-            [_token_hash(token), now_iso(now)])
+            [_token_hash(token), self.stamp(now)])
 
     def end_session(self, token: str) -> None:
         self._x("DELETE FROM web_sessions WHERE token_hash = ?", [_token_hash(token)])
@@ -96,7 +96,7 @@ class TeamMixin:
         """Actions left in `sending` by a sender that died (claimed before `older_than`)."""
         return [r["id"] for r in self._rows(
             "SELECT id FROM actions WHERE state = 'sending' AND sending_since < ? ORDER BY id",
-            [now_iso(older_than)])]
+            [self.stamp(older_than)])]
 
     def response_times(self) -> list[dict[str, Any]]:
         """Per replied post: when it was posted and when our first reply went out (time to first response)."""

@@ -28,15 +28,11 @@ from .common import now_iso
 EPOCH = "1970-01-01T00:00:00+00:00"
 
 
-def _utc(now: dt.datetime | None) -> dt.datetime:
-    return now or dt.datetime.now(dt.timezone.utc)
-
-
 class WorkersMixin:
     # ---------------------------------------------------------------- the worker registry
     def register_worker(self, worker: str, host: str, pid: int, jobs: Sequence[str],
                         now: dt.datetime | None = None) -> None:
-        stamp = now_iso(now)
+        stamp = self.stamp(now)
         self._x("""INSERT INTO workers (id, host, pid, jobs, started_at, heartbeat_at) VALUES (?, ?, ?, ?, ?, ?)
                    ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at""",
                 [worker, host, pid, json.dumps(list(jobs)), stamp, stamp])
@@ -44,11 +40,11 @@ class WorkersMixin:
     def worker_heartbeat(self, worker: str, *, lease_seconds: float, now: dt.datetime | None = None) -> bool:
         """Still alive: refresh the worker's row and every lease it holds. False if its row is gone (someone
         removed it with `taiwa workers --forget`): it must stop."""
-        now = _utc(now)
+        now = now or self.clock()
         with self.atomic(exclusive=False):
-            alive = self._x("UPDATE workers SET heartbeat_at = ? WHERE id = ?", [now_iso(now), worker]).rowcount
+            alive = self._x("UPDATE workers SET heartbeat_at = ? WHERE id = ?", [self.stamp(now), worker]).rowcount
             self._x("UPDATE leases SET expires_at = ? WHERE worker = ? AND expires_at > ?",
-                    [now_iso(now + dt.timedelta(seconds=lease_seconds)), worker, now_iso(now)])
+                    [self.stamp(now + dt.timedelta(seconds=lease_seconds)), worker, self.stamp(now)])
         return bool(alive)
 
     def unregister_worker(self, worker: str) -> None:
@@ -60,11 +56,11 @@ class WorkersMixin:
     def workers(self, *, stale_after: float, now: dt.datetime | None = None) -> list[dict[str, Any]]:
         """Every registered worker, whether it is alive (a heartbeat within stale_after seconds), and the
         streams it holds."""
-        now = _utc(now)
+        now = now or self.clock()
         rows = self._rows("SELECT * FROM workers ORDER BY host, pid")
         held: dict[str, list[str]] = {}
         for r in self._rows("SELECT name, worker FROM leases WHERE worker != '' AND expires_at > ? ORDER BY name",
-                            [now_iso(now)]):
+                            [self.stamp(now)]):
             held.setdefault(r["worker"], []).append(r["name"])
         for r in rows:
             r["jobs"] = json.loads(r["jobs"])
@@ -86,18 +82,18 @@ class WorkersMixin:
         names = sorted(set(names))
         if not names:
             return []
-        now = _utc(now)
-        until = now_iso(now + dt.timedelta(seconds=lease_seconds))
+        now = now or self.clock()
+        until = self.stamp(now + dt.timedelta(seconds=lease_seconds))
         marks = ",".join("?" * len(names))
         with self.atomic(exclusive=False):
             self._xmany("INSERT INTO leases (name, worker, expires_at) VALUES (?, '', ?) ON CONFLICT DO NOTHING",
                         [(n, EPOCH) for n in names])
             live = self._scalar("SELECT count(*) FROM workers WHERE heartbeat_at > ?",
-                                [now_iso(now - dt.timedelta(seconds=lease_seconds))]) or 1
+                                [self.stamp(now - dt.timedelta(seconds=lease_seconds))]) or 1
             share = math.ceil(len(names) / max(live, 1))
             held = [r["name"] for r in self._rows(
                 f"SELECT name FROM leases WHERE worker = ? AND expires_at > ? AND name IN ({marks}) "
-                f"ORDER BY name{self.sql.for_update}", [worker, now_iso(now), *names])]
+                f"ORDER BY name{self.sql.for_update}", [worker, self.stamp(now), *names])]
             if len(held) > share:
                 give_back = held[share:]
                 held = held[:share]
@@ -107,10 +103,10 @@ class WorkersMixin:
                 free = [r["name"] for r in self._rows(
                     f"SELECT name FROM leases WHERE name IN ({marks}) AND expires_at <= ? "
                     f"ORDER BY name LIMIT ?{self.sql.skip_locked}",
-                    [*names, now_iso(now), share - len(held)])]
+                    [*names, self.stamp(now), share - len(held)])]
                 for name in free:
                     self._x("UPDATE leases SET worker = ?, expires_at = ?, acquired_at = ? WHERE name = ?",
-                            [worker, until, now_iso(now), name])
+                            [worker, until, self.stamp(now), name])
                 held += free
             if held:
                 self._x(f"UPDATE leases SET expires_at = ? WHERE worker = ? AND name IN "
@@ -120,14 +116,14 @@ class WorkersMixin:
     def _check_lease(self, name: str, worker: str, lease_seconds: float, now: dt.datetime | None = None) -> None:
         """Inside the ingest transaction: the stream is still this worker's (the row is locked until commit, so
         nobody takes it in between); renew it. LeaseLost otherwise, and the transaction rolls back."""
-        now = _utc(now)
+        now = now or self.clock()
         row = self._one(f"SELECT worker, expires_at FROM leases WHERE name = ?{self.sql.for_update}", [name])
-        if row is None or row["worker"] != worker or row["expires_at"] <= now_iso(now):
+        if row is None or row["worker"] != worker or row["expires_at"] <= self.stamp(now):
             holder = row["worker"] if row and row["worker"] else "nobody"
             raise LeaseLost(f"the lease on {name} is no longer this worker's (now: {holder})",
                             "nothing to do: the batch is dropped and the stream's holder reads it again")
         self._x("UPDATE leases SET expires_at = ? WHERE name = ?",
-                [now_iso(now + dt.timedelta(seconds=lease_seconds)), name])
+                [self.stamp(now + dt.timedelta(seconds=lease_seconds)), name])
 
     def leases(self) -> list[dict[str, Any]]:
         return self._rows("SELECT * FROM leases ORDER BY name")

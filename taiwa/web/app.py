@@ -51,7 +51,7 @@ class Inbox(ListPages, ItemPages):
                  secure_cookies: bool = False, throttle: SignInThrottle | None = None):
         self.config = config
         self.throttle = throttle or SignInThrottle()
-        self.clock = clock or (lambda: dt.datetime.now(dt.timezone.utc))
+        self.clock = clock or config.clock
         self.secure_cookies = secure_cookies
         Store(config.database).close()  # migrate once, up front
         self.env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(default=True))
@@ -95,7 +95,7 @@ class Inbox(ListPages, ItemPages):
 
     # ------------------------------------------------------------------ plumbing
     def store(self) -> Store:
-        return Store(self.config.database, migrate=False, pooled=True)
+        return Store(self.config.database, migrate=False, pooled=True, clock=self.clock)
 
     def render(self, request: Request, name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
         nonce = secrets.token_urlsafe(16)

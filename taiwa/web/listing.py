@@ -156,11 +156,7 @@ class ListPages:
         if what not in needs:
             raise Refused(400, "Pick what to do with the selected items.")
         self.require(user, needs[what])
-        ids = []
-        for raw in form.getlist("ids"):
-            if not (str(raw).isdigit() and 0 < int(raw) <= MAX_ID):
-                raise Refused(400, f"Not an action number: {raw!r}.")
-            ids.append(int(raw))
+        ids, seen = picked(form, versions=what in ("approve", "reject", "done"))
         hours = 0.0
         if what == "snooze":
             try:
@@ -175,11 +171,13 @@ class ListPages:
             for action_id in ids:
                 try:
                     if what == "approve":
-                        approval.approve(store, action_id, actor=user["name"])
+                        approval.approve(store, action_id, actor=user["name"], version=seen[action_id])
                     elif what == "reject":
-                        approval.reject(store, action_id, actor=user["name"], reason=str(form.get("reason", "")))
+                        approval.reject(store, action_id, actor=user["name"], reason=str(form.get("reason", "")),
+                                        version=seen[action_id])
                     elif what == "done":
-                        approval.done(store, action_id, actor=user["name"], reason=str(form.get("reason", "")))
+                        approval.done(store, action_id, actor=user["name"], reason=str(form.get("reason", "")),
+                                      version=seen[action_id])
                     elif what == "assign":
                         store.assign(action_id, str(form.get("user", "")), user["name"])
                     else:
@@ -199,23 +197,16 @@ class ListPages:
     async def approve_likes(self, request: Request) -> Response:
         user = self.user(request, "approver")
         form = await self.form(request, user)
-        ids = form.getlist("ids")
+        ids, seen = picked(form, versions=True)
         done, problems = 0, []
         store = self.store()
         try:
-            for raw in ids:
-                try:
-                    action_id = int(raw)
-                    if not 0 < action_id <= MAX_ID:
-                        raise ValueError
-                except ValueError:
-                    problems.append(f"{raw!r} is not an action number")
-                    continue
+            for action_id in ids:
                 try:
                     if store.action(action_id)["kind"] != "like":
                         problems.append(f"#{action_id} is a reply: approve replies one by one")
                         continue
-                    approval.approve(store, action_id, actor=user["name"])
+                    approval.approve(store, action_id, actor=user["name"], version=seen[action_id])
                     done += 1
                 except TaiwaError as e:
                     problems.append(e.message)
@@ -267,3 +258,21 @@ class ListPages:
         finally:
             store.close()
         return self.render(request, "audit.html", user=user, rows=rows, action=raw)
+
+
+def picked(form, *, versions: bool) -> tuple[list[int], dict[int, int | None]]:
+    """The items a bulk form selected. Each box carries the version of the row the person saw ("12:3"), so a
+    teammate's change since the list was loaded refuses that item, exactly as a single approval does; a
+    decision (versions=True) without them is refused whole."""
+    ids, seen = [], {}
+    for raw in form.getlist("ids"):
+        number, _, version = str(raw).partition(":")
+        if not (number.isascii() and number.isdigit() and 0 < int(number) <= MAX_ID) \
+                or (version and not (version.isascii() and version.isdigit() and len(version) < 12)):
+            raise Refused(400, f"Not an action number: {raw!r}.")
+        ids.append(int(number))
+        seen[int(number)] = int(version) if version else None
+    if versions and any(v is None for v in seen.values()):
+        raise Refused(400, "Reload the list and try again: the selection did not say which version of each item "
+                           "you saw.")
+    return ids, seen
