@@ -12,7 +12,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo serve test bench clean install
+.PHONY: demo serve test test-fast test-moved bench clean install
 
 demo: $(STAMP)
 	$(BIN)/taiwa demo
@@ -22,6 +22,15 @@ serve: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# The inner loop: everything but the slow tests (worker cluster, soak, retraining, browser, model server).
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow"
+
+# The whole suite with the clock a year ahead (Debian's faketime). MOVE=+1d, MOVE="@2028-02-29 12:00:00"… also work.
+MOVE ?= +365d
+test-moved: $(STAMP)
+	FAKETIME_DONT_FAKE_MONOTONIC=1 faketime -f "$(MOVE)" $(BIN)/python -m pytest -q
 
 install: $(STAMP)
 

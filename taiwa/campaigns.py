@@ -112,7 +112,7 @@ def build(store: Store, campaign: Campaign, *, top: int = 5, own_handles: set[st
     hours: Counter = Counter()
     for r in entries:
         t = parse_iso(r["created_at"])
-        days[t.date().isoformat()][r["label"] or "neutral"] += 1
+        days[campaign.day_of(t).isoformat()][r["label"] or "neutral"] += 1
         hours[t.replace(minute=0, second=0, microsecond=0)] += 1
     d, timeline = campaign.start, []
     while d <= campaign.end:

@@ -6,19 +6,32 @@ and each of those passes it on. No other module asks the operating system for th
 month's X budget is reserved and given back in the same month, a post's age and a draft's deadline agree, and a
 test can move time by hand.
 
-`[taiwa] clock` in taiwa.toml, or the TAIWA_CLOCK environment variable (which wins), starts the clock at another
-instant: "now" is that instant when the process starts, and it runs on at the real rate from there. It is for
-rehearsals and for testing whole processes at another date; leave it unset in production.
+`[taiwa] clock` in taiwa.toml, or the TAIWA_CLOCK environment variable (which wins), moves the clock: an instant
+("2027-12-31T23:59:30Z": "now" is that instant when the process starts, and it runs on at the real rate from
+there) or an offset from the real time ("+365d", "-90m"; units s, m, h, d). It is for rehearsals and for testing
+whole processes at another date; leave it unset in production.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 from typing import Callable
 
 ENV = "TAIWA_CLOCK"
 Clock = Callable[[], dt.datetime]   # returns an aware UTC datetime
+OFFSET = re.compile(r"^\s*([+-])\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
+UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_offset(text: str) -> dt.timedelta | None:
+    """"+365d", "-90m", "+2.5h" → a timedelta; None when the text is not an offset."""
+    m = OFFSET.match(text)
+    if not m:
+        return None
+    seconds = float(m.group(2)) * UNITS[m.group(3)]
+    return dt.timedelta(seconds=seconds if m.group(1) == "+" else -seconds)
 
 
 def parse_instant(text: str) -> dt.datetime:
@@ -38,17 +51,25 @@ def wall() -> dt.datetime:
 
 
 class SystemClock:
-    """The real time, optionally started at another instant (and running at the real rate from it)."""
+    """The real time, optionally started at another instant or moved by an offset (running at the real rate)."""
 
-    def __init__(self, start: dt.datetime | None = None):
+    def __init__(self, start: dt.datetime | None = None, offset: dt.timedelta | None = None):
         self.start = start
-        self._offset = (start - wall()) if start else dt.timedelta(0)
+        self._offset = (start - wall()) if start else (offset or dt.timedelta(0))
 
     def __call__(self) -> dt.datetime:
         return wall() + self._offset
 
     def __repr__(self) -> str:
-        return f"SystemClock(start={self.start.isoformat() if self.start else 'now'})"
+        if self.start:
+            return f"SystemClock(start={self.start.isoformat()})"
+        return f"SystemClock(offset={self._offset})" if self._offset else "SystemClock()"
+
+
+def _moved(text: str) -> Clock:
+    """A clock from a setting's text: an offset or an instant (ValueError otherwise)."""
+    offset = parse_offset(text)
+    return SystemClock(offset=offset) if offset is not None else SystemClock(parse_instant(text))
 
 
 class FixedClock:
@@ -74,14 +95,15 @@ def from_setting(value: str | None = None) -> Clock:
     if not text.strip():
         return system
     try:
-        return SystemClock(parse_instant(text))
+        return _moved(text)
     except ValueError:
         from .errors import ConfigError
 
         where = ENV if os.environ.get(ENV) else "taiwa.clock"
         raise ConfigError("taiwa.toml" if where == "taiwa.clock" else "the environment", where,
-                          f"{text!r} is not an ISO 8601 instant",
-                          'write it like "2027-12-31T23:59:30Z", or leave it unset for the real time') from None
+                          f"{text!r} is neither an ISO 8601 instant nor an offset",
+                          'write it like "2027-12-31T23:59:30Z" or "+365d", or leave it unset for the real time'
+                          ) from None
 
 
 def _system_from_env() -> Clock:
@@ -89,7 +111,7 @@ def _system_from_env() -> Clock:
     if not text:
         return SystemClock()
     try:
-        return SystemClock(parse_instant(text))
+        return _moved(text)
     except ValueError:
         return SystemClock()   # from_setting reports the bad value where a command reads its configuration
 

@@ -44,8 +44,9 @@ SECTIONS: dict[str, dict[str, Setting]] = {
                              "postgresql://user@host/db (password from $TAIWA_DATABASE_PASSWORD or ~/.pgpass)"),
         "outbox": Setting("str", "outbox.jsonl", "Where approved replies to replayed posts are written"),
         "clock": Setting("str", "", "Leave unset for the real time. An ISO 8601 instant (\"2027-12-31T23:59:30Z\") "
-                         "starts taiwa's clock there, running on at the real rate: for rehearsals and tests at "
-                         "another date. The environment variable TAIWA_CLOCK wins over it"),
+                         "starts taiwa's clock there, an offset (\"+365d\", \"-90m\") moves it; either way it runs "
+                         "at the real rate: for rehearsals and tests at another date. The environment variable "
+                         "TAIWA_CLOCK wins over it"),
     },
     "model": {
         "name": Setting("str", "default", '"default" (offline MiniLM + multilingual heads), or a Hugging Face '
@@ -213,6 +214,8 @@ CAMPAIGN_KEYS = {
     "end": Setting("date", None, "Last day, inclusive"),
     "platforms": Setting("list[str]", [], "Limit to these platforms (empty: all)"),
     "goals": Setting("dict[str,float]", {}, "KPI goals, e.g. { entries = 200, participants = 80 }"),
+    "timezone": Setting("str", "UTC", 'Where the campaign\'s days begin and end (an IANA zone, "Asia/Tokyo"): an '
+                        "entry at 08:00 in Tokyo on the first day counts"),
 }
 
 
@@ -232,9 +235,36 @@ class Campaign:
     end: dt.date
     platforms: list[str] = field(default_factory=list)
     goals: dict[str, float] = field(default_factory=dict)
+    timezone: str = "UTC"
+    # Moves where days begin (the demo, whose posts are moved to the present by a fraction of a day too).
+    day_offset: dt.timedelta = dt.timedelta(0)
 
-    def covers(self, platform: str, day: dt.date) -> bool:
-        return (not self.platforms or platform in self.platforms) and self.start <= day <= self.end
+    @property
+    def zone(self) -> dt.tzinfo:
+        return zone_of(self.timezone)
+
+    def day_of(self, when: dt.datetime) -> dt.date:
+        """The campaign's day an instant falls on, in the campaign's time zone."""
+        return (when - self.day_offset).astimezone(self.zone).date()
+
+    @property
+    def starts_at(self) -> dt.datetime:
+        return dt.datetime.combine(self.start, dt.time(), self.zone) + self.day_offset
+
+    def covers(self, platform: str, when: dt.datetime) -> bool:
+        return (not self.platforms or platform in self.platforms) and self.start <= self.day_of(when) <= self.end
+
+
+def zone_of(name: str) -> dt.tzinfo:
+    """An IANA time zone ("Asia/Tokyo", "UTC"); ValueError when the name is unknown."""
+    if name.upper() in ("UTC", "Z", "ETC/UTC"):
+        return dt.timezone.utc
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {name!r}") from None
 
 
 @dataclass
@@ -561,6 +591,11 @@ def parse(data: dict[str, Any], file: str = "<config>", base_dir: Path | None = 
             raise ConfigError(file, f"campaigns[{i}].hashtags", "a campaign needs at least one hashtag",
                               'hashtags = ["YourCampaign"]')
         v["hashtags"] = [h.lstrip("#") for h in v["hashtags"]]
+        try:
+            zone_of(v["timezone"])
+        except ValueError:
+            raise ConfigError(file, f"campaigns[{i}].timezone", f"unknown time zone {v['timezone']!r}",
+                              'use an IANA name such as "Asia/Tokyo", "Europe/London" or "UTC"') from None
         for goal, target in v["goals"].items():
             if goal not in GOAL_KEYS:
                 raise ConfigError(file, f"campaigns[{i}].goals.{goal}", "unknown goal",
@@ -622,10 +657,12 @@ def parse(data: dict[str, Any], file: str = "<config>", base_dir: Path | None = 
                         topics=[t.name for t in topics])
     if sections["taiwa"]["clock"].strip():
         try:
-            clock_mod.parse_instant(sections["taiwa"]["clock"])
+            clock_mod._moved(sections["taiwa"]["clock"])
         except ValueError:
-            raise ConfigError(file, "taiwa.clock", f"{sections['taiwa']['clock']!r} is not an ISO 8601 instant",
-                              'write it like "2027-12-31T23:59:30Z", or leave it out for the real time') from None
+            raise ConfigError(file, "taiwa.clock",
+                              f"{sections['taiwa']['clock']!r} is neither an ISO 8601 instant nor an offset",
+                              'write it like "2027-12-31T23:59:30Z" or "+365d", or leave it out for the real time'
+                              ) from None
     return Config(path=Path(file) if file != "<config>" else None, base_dir=base_dir or Path.cwd(),
                   brands=brands, campaigns=campaigns, templates=templates, sections=sections, rules=rules,
                   topics=topics, answers=answers)

@@ -17,12 +17,14 @@ When an incident reaches `[triage] incident_alert_at` posts, an alert is raised,
 from __future__ import annotations
 
 import bisect
+import re
 import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import numpy as np
 
+from .names import greeting_name
 from .store import Store, now_iso, parse_iso
 
 TITLE_CHARS = 90
@@ -195,12 +197,25 @@ def group_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def personalise(text: str, action: dict[str, Any]) -> str:
-    """One reply for all, made this author's: {name} and {handle} filled in, nothing else touched."""
+    """One reply for all, made this author's: {name} (their cleaned display name) and {handle} filled in,
+    nothing else touched."""
     handle = action.get("handle") or ""
-    display = action.get("author_name") or ""
-    if not display or display.lower().lstrip("@") == handle.lower():
-        display = f"@{handle}"
+    display = greeting_name(action.get("author_name") or "", handle)
     return text.replace("{name}", display).replace("{handle}", f"@{handle}")
+
+
+def shared_text(action: dict[str, Any]) -> str:
+    """A draft made general again: this author's greeting and handle replaced by {name} and {handle}, so it can
+    start the one reply for all (never one person's name sent to everyone)."""
+    handle = action.get("handle") or ""
+    text = action.get("text") or ""
+    display = greeting_name(action.get("author_name") or "", handle, lang=action.get("lang") or "en")
+    greeting = greeting_name(action.get("author_name") or "", handle)
+    for this, placeholder in ((display, "{name}"), (greeting, "{name}"), (f"@{handle}", "{handle}"),
+                              (handle, "{handle}")):
+        if this:
+            text = re.sub(rf"(?<![\w@]){re.escape(this)}(?!\w)", placeholder, text)
+    return text
 
 
 def reply_to_all(store: Store, incident_id: int, text: str, *, actor: str, approve: bool = False

@@ -192,11 +192,11 @@ def classify(store: Store, model: SentimentModel, *, chunk: int = 256, progress:
 def campaigns_for(post: dict[str, Any], config: Config) -> list[tuple[str, str]]:
     """(campaign, matching hashtag) for each configured campaign this post entered."""
     tags = {t.lower() for t in json.loads(post["hashtags"])}
-    day = parse_iso(post["created_at"]).date()
+    when = parse_iso(post["created_at"])
     out = []
     for c in config.campaigns:
         hit = next((h for h in c.hashtags if h.lower() in tags), None)
-        if hit and c.covers(post["platform"], day):
+        if hit and c.covers(post["platform"], when):
             out.append((c.name, hit))
     return out
 

@@ -13,6 +13,27 @@ from taiwa.store import Store
 T0 = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.timezone.utc)
 
 
+def _hand_the_moved_clock_to_children() -> None:
+    """Under libfaketime (the suite is run a year ahead, at a month's last second, on 29 February…), the processes
+    the tests start (daemons, workers, the inbox server, Chromium, a language-model server) get the moved time
+    through taiwa's own clock setting instead of libfaketime: libfaketime 0.9.10 breaks Python's sleep
+    (clock_nanosleep on the monotonic clock answers EINVAL) and browsers under it. The offset is what this
+    process's faked clock says minus what an unfaked process says."""
+    if "faketime" not in os.environ.get("LD_PRELOAD", ""):
+        return
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD" and not k.startswith("FAKETIME")}
+    real = float(subprocess.run(["date", "+%s.%N"], env=env, capture_output=True, text=True, check=True).stdout)
+    offset = dt.datetime.now(dt.timezone.utc).timestamp() - real
+    for key in [k for k in os.environ if k == "LD_PRELOAD" or k.startswith("FAKETIME")]:
+        del os.environ[key]            # children start without libfaketime ...
+    os.environ["TAIWA_CLOCK"] = f"{offset:+.3f}s"   # ... and with taiwa's clock moved as far
+
+
+_hand_the_moved_clock_to_children()
+
+
 @pytest.fixture(scope="session")
 def pg_cluster():
     """A private PostgreSQL server for the whole test run (tests/support/pg.py). Without PostgreSQL installed the

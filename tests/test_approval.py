@@ -235,3 +235,28 @@ def test_the_loser_of_a_send_claim_skips_the_action(tmp_path, store):
     assert report.taken == 1 and report.sent == 1 and rec.calls == [ids[1]]
     assert store.action(ids[0])["state"] == "sending"           # the daemon's to finish
     other.close()
+
+
+def test_an_outbox_write_that_fails_leaves_no_torn_line(tmp_path):
+    """The file size limit stands in for a full disk: the write fails part-way, the part is taken back, and the
+    error says that nothing left this machine."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "outbox.jsonl"
+    out.write_text('{"ref": "outbox:1"}\n', encoding="utf-8")
+    code = f"""
+import resource, signal, sys
+from taiwa.responders.senders import OutboxSender
+from taiwa.errors import TaiwaError
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, ({out.stat().st_size} + 40, {out.stat().st_size} + 40))
+try:
+    OutboxSender({str(out)!r}).send({{"id": 2, "kind": "reply", "platform": "replay", "platform_id": "9",
+        "handle": "amy", "text": "x" * 500, "approved_by": "kim"}})
+except TaiwaError as e:
+    print(e.message)
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert "could not be written on this machine" in r.stdout and "nothing was sent" in r.stdout, r.stderr
+    assert out.read_text(encoding="utf-8") == '{"ref": "outbox:1"}\n'

@@ -134,3 +134,16 @@ def test_hourly_spike_rule():
     assert [s["hour"] for s in campaigns.hourly_spikes(steady)][-1] == (h + dt.timedelta(hours=30)).isoformat()
     steady[h + dt.timedelta(hours=30)] = 11
     assert all(s["hour"] != (h + dt.timedelta(hours=30)).isoformat() for s in campaigns.hourly_spikes(steady))
+
+
+def test_a_campaigns_days_are_its_own_time_zones():
+    """An entry at 08:00 in Tokyo on the first day is the first day's (23:00 UTC the day before)."""
+    import datetime as dt
+
+    from taiwa.config import Campaign
+
+    c = Campaign("Sakura", ["sakura"], dt.date(2027, 4, 1), dt.date(2027, 4, 7), timezone="Asia/Tokyo")
+    morning = dt.datetime(2027, 3, 31, 23, 0, tzinfo=dt.timezone.utc)
+    assert c.covers("x", morning) and c.day_of(morning) == dt.date(2027, 4, 1)
+    assert not Campaign("Sakura", ["sakura"], dt.date(2027, 4, 1), dt.date(2027, 4, 7)).covers("x", morning)
+    assert not c.covers("x", dt.datetime(2027, 4, 7, 15, 0, tzinfo=dt.timezone.utc))   # 00:00 on 8 April JST

@@ -105,3 +105,6 @@ def test_the_clock_setting_is_checked_when_the_file_is_read(tmp_path, monkeypatc
         config_mod.parse({"taiwa": {"clock": "next tuesday"}, "brands": [{"name": "B", "handles": ["b"]}]},
                          base_dir=tmp_path)
     assert e.value.key == "taiwa.clock" and "ISO 8601" in e.value.problem
+    ahead = config_mod.parse({"taiwa": {"clock": "+365d"}, "brands": [{"name": "B", "handles": ["b"]}]},
+                             base_dir=tmp_path)
+    assert abs(ahead.clock() - clock.wall() - dt.timedelta(days=365)) < dt.timedelta(seconds=5)

@@ -18,6 +18,7 @@ from taiwa.scheduler import Daemon, DaemonRunning
 from taiwa.store import Store
 
 from .conftest import T0, record, write_jsonl
+from tests.support.waiting import pause
 
 
 def wait_for(condition, timeout=60.0):
@@ -26,7 +27,7 @@ def wait_for(condition, timeout=60.0):
     while time.monotonic() < deadline:
         if condition():
             return
-        time.sleep(0.05)
+        pause(0.05)
     raise AssertionError(f"condition not met within {timeout}s")
 
 
@@ -89,8 +90,8 @@ def test_stopping_while_a_job_runs_does_not_deadlock(dcfg, monkeypatch):
     def slow_job(daemon, store):
         running.set()
         while not daemon.stopping():
-            time.sleep(0.01)
-        time.sleep(0.3)          # still running while stop() is inside shutdown(wait=True)
+            pause(0.01)
+        pause(0.3)          # still running while stop() is inside shutdown(wait=True)
         return "done"
 
     monkeypatch.setattr(sched, "job_campaigns", slow_job)
@@ -170,7 +171,7 @@ def _stopped(proc, project, timeout=60) -> int:
         return proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         proc.send_signal(signal.SIGUSR1)
-        time.sleep(2)
+        pause(2)
         proc.kill()
         raise AssertionError("daemon did not stop after SIGTERM; its threads:\n"
                              + (project / "daemon.out").read_text()[-8000:]) from None

@@ -20,6 +20,7 @@ from taiwa.listeners.replay import ReplayListener
 from taiwa.store import Store
 
 from .conftest import T0, record, write_jsonl
+from tests.support.waiting import pause
 
 GOOD = "Hi there, thanks for telling us. We are looking into it now and will be back shortly."
 BAD = "Please send your order number 4471920 to http://help.example right away."
@@ -62,7 +63,7 @@ def server(tmp_path_factory):
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
             pytest.fail("transformers serve did not start: " + (root / "serve.log").read_text()[-2000:])
-        time.sleep(0.5)
+        pause(0.5)
     yield f"http://127.0.0.1:{port}/v1", paths
     proc.terminate()
     try:

@@ -65,13 +65,27 @@ def test_a_post_stored_mid_run_with_an_older_time_is_still_triaged_by_that_run(t
 
 
 def test_demo_end_to_end_then_approve_and_send(tmp_path, monkeypatch):
+    """The demo lives in the present, whenever it runs (here: the last seconds of a year)."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("TAIWA_USER", "tester")
+    monkeypatch.setenv("TAIWA_CLOCK", "2027-12-31T23:59:30Z")
+    started = dt.datetime(2027, 12, 31, 23, 59, 30, tzinfo=dt.timezone.utc)
     runner = CliRunner()
     result = runner.invoke(cli, ["demo"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert "taiwa --demo show ID" in result.output
     store = Store(tmp_path / "demo.db")
+    # The newest post is a few minutes old; nothing is days overdue; the campaigns moved with the posts.
+    newest = store.latest_post_time()
+    assert dt.timedelta(minutes=2) < started - newest < dt.timedelta(minutes=10)
+    from taiwa import demo
+
+    cfg = demo.config(tmp_path)
+    rows = store.inbox(limit=15, sla_hours=cfg.sla_hours, now=started + dt.timedelta(minutes=2))   # the first screen
+    ages = [started - dt.datetime.fromisoformat(r["post_created_at"]) for r in rows]
+    assert rows and max(ages) < dt.timedelta(days=15)                    # the fortnight, not a month ago
+    assert cfg.campaigns[0].end == dt.date(2027, 12, 31) or cfg.campaigns[0].end == dt.date(2028, 1, 1)
+    assert "11d ago" not in result.output
     assert store.count("posts") >= 500 and store.count("sentiments") == store.count("posts")
     assert store.count("priorities") == store.count("posts")
     top = store.inbox(limit=5)

@@ -23,6 +23,7 @@ from taiwa.listeners.replay import ReplayListener
 from taiwa.store import Store, now_iso
 
 from .conftest import T0, record, write_jsonl
+from tests.support.waiting import pause
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -114,9 +115,8 @@ def test_a_backup_taken_while_a_writer_runs_restores_whole(tmp_path):
     Store(cfg.database).close()
     writer = subprocess.Popen([sys.executable, "-c", WRITER.format(root=str(ROOT), db=str(cfg.database))],
                               stdout=subprocess.PIPE, text=True)
-    import time
 
-    time.sleep(1.0)
+    pause(1.0)
     backup = tmp_path / "backup.db"
     r = CliRunner().invoke(cli, ["-c", str(path), "backup", str(backup)])
     assert r.exit_code == 0 and "integrity ok" in r.output, r.output

@@ -18,6 +18,7 @@ import pytest
 from taiwa.web.app import create_app
 
 from .web_helpers import PASSWORDS, action_id, clock, fill
+from tests.support.waiting import pause
 
 CHROMIUM = os.environ.get("TAIWA_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -53,7 +54,7 @@ def server(tmp_path, cfg, default_model):
     deadline = time.monotonic() + 30
     while not srv.started:
         assert time.monotonic() < deadline, "the inbox server did not start"
-        time.sleep(0.05)
+        pause(0.05)
     yield f"http://127.0.0.1:{port}", store
     srv.should_exit = True
     thread.join(timeout=10)

@@ -18,6 +18,7 @@ from taiwa.web.app import create_app
 from .conftest import T0, record, write_jsonl
 from .test_web_browser import ARTIFACTS, CHROMIUM, _browser_or_skip
 from .web_helpers import PASSWORDS, clock
+from tests.support.waiting import pause
 
 PROBLEMS = ["my grinder stopped working", "the kettle lid leaks", "my beans arrived stale", "the app crashes at pay",
             "the mug came chipped", "my order is two weeks late", "the tumbler leaks in my bag",
@@ -50,7 +51,7 @@ def server(tmp_path, cfg, default_model):
     deadline = time.monotonic() + 30
     while not srv.started:
         assert time.monotonic() < deadline, "the inbox server did not start"
-        time.sleep(0.05)
+        pause(0.05)
     yield f"http://127.0.0.1:{port}", store, tmp_path
     srv.should_exit = True
     thread.join(timeout=10)

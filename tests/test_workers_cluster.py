@@ -18,6 +18,7 @@ from taiwa.store import Store
 
 from .conftest import record, write_jsonl
 from .support.worker import write_config
+from tests.support.waiting import pause
 
 POSTS, STREAMS = 30_000, 6
 INTERVALS = {"listen:replay": 0.2, "process": 0.2, "send": 0.3, "heartbeat": 0.3}
@@ -96,7 +97,7 @@ def test_three_workers_share_the_work_and_survive_a_kill(pg_url, tmp_path):
                     and not store.actions_in_state("pending") and not store.actions_in_state("approved"))
             if done and victim is not None:
                 break
-            time.sleep(0.2)
+            pause(0.2)
         else:
             raise AssertionError(f"not finished: {store.count('posts')} posts, {store.count('sentiments')} "
                                  f"classified, {store.count('priorities')} ranked, queues {store.queue_sizes()}")

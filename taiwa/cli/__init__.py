@@ -21,7 +21,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
+from .. import clock as clock_mod
 from .. import config as config_mod
+from .. import demo as demo_mod
 from .. import pipeline
 from ..errors import TaiwaError
 from ..metrics import response_metrics
@@ -31,7 +33,6 @@ from ..store import OPEN_STATES, ROLES, STATES, Store
 
 console = Console()
 err_console = Console(stderr=True, soft_wrap=True)  # file:line: reason stays one greppable line
-DEMO_DB, DEMO_OUTBOX = "demo.db", "demo-outbox.jsonl"
 
 
 class Ctx:
@@ -43,9 +44,7 @@ class Ctx:
     def config(self) -> config_mod.Config:
         if self._config is None:
             if self.demo:
-                cfg = config_mod.sample_config(Path.cwd())
-                cfg.sections["taiwa"]["database"] = DEMO_DB
-                cfg.sections["taiwa"]["outbox"] = DEMO_OUTBOX
+                cfg = demo_mod.config(Path.cwd())
             else:
                 cfg = config_mod.load(config_mod.find(self.config_path))
             if self.db_override:
@@ -119,6 +118,9 @@ def demo(ctx: Ctx, keep: bool, limit: int) -> None:
 
     Example: taiwa demo"""
     ctx.demo = True
+    if not keep or demo_mod.shift_of(Path.cwd()) is None:
+        # The sample fortnight, moved so that its newest post is a few minutes old now.
+        demo_mod.write_posts(Path.cwd(), clock_mod.from_setting()())
     cfg = ctx.config
     if not keep and isinstance(cfg.database, Path):
         for suffix in ("", "-wal", "-shm"):
@@ -200,12 +202,7 @@ def _process(ctx: Ctx, store: Store, *, listeners: list | None):
             p.update(load, total=1, completed=1)
             n_classified = pipeline.classify(store, model, progress=progress_task(p, "classifying sentiment", todo))
         pending = len(store.posts_to_triage())
-        now = None
-        if ctx.demo:
-            # The sample fortnight ends on a fixed day: rank recency as if it were the end of that day.
-            latest = store.latest_post_time()
-            now = latest + dt.timedelta(minutes=30) if latest else None
-        triage_report = pipeline.triage(store, cfg, now=now,
+        triage_report = pipeline.triage(store, cfg, now=cfg.clock(),
                                         progress=progress_task(p, "ranking and drafting", pending))
     _print_listen_problems(listen_report)
     return listen_report, n_classified, triage_report

@@ -310,7 +310,7 @@ def listeners_from_config(config, loader=None, *, own_posts: Callable[[str], Ite
         for c in config.campaigns:
             if c.platforms and "instagram" not in c.platforms:
                 continue
-            start = dt.datetime.combine(c.start, dt.time(), dt.timezone.utc)
+            start = c.starts_at.astimezone(dt.timezone.utc)
             for tag in (h.lower().lstrip("#") for h in c.hashtags):
                 starts[tag] = min(starts.get(tag, start), start)
         for tag, start in starts.items():

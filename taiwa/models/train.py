@@ -10,7 +10,6 @@ macro-F1 on the held-out split); the epoch count is picked on a tenth of the tra
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import hashlib
 import io
 import json

@@ -10,7 +10,6 @@ sarcastic complaint is the costly mistake). Figures: 5-fold cross-validation, fo
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 from importlib import resources

@@ -13,6 +13,7 @@ from typing import Any
 
 from ..config import Config
 from ..models import intent as intents
+from ..names import greeting_name
 
 # Per platform: the most a reply may hold. X weighs characters (most CJK count 2) and counts every URL as 23.
 LIMITS = {"x": 280, "instagram": 2200, "mastodon": 500, "bluesky": 300, "replay": 280}
@@ -216,11 +217,9 @@ def asks(text: str, template: str) -> str:
 def render(config: Config, template: str, lang: str, *, post: dict[str, Any], memory: str, campaign: str = "",
            brand: str = "", ask: str = "", answer: str = "") -> str:
     text_for_lang = config.templates[template].get(lang) or config.templates[template]["en"]
-    handle = post.get("handle") or ""
-    display = post.get("author_name") or ""
-    # A display name that is just the handle again reads better as the handle ("Hi @george_p").
-    if not display or display.lower().lstrip("@") == handle.lower():
-        display = handle if lang == "ja" else f"@{handle}"
+    # A display name carrying a link or a mention is cleaned; one that is just the handle again reads better as
+    # the handle ("Hi @george_p").
+    display = greeting_name(post.get("author_name") or "", post.get("handle") or "", lang=lang)
     fields = {"name": display,
               "handle": f"@{post.get('handle')}", "brand": brand or (config.brands[0].name if config.brands else ""),
               "memory": memory, "topic": find_topic(post.get("text", ""), config), "campaign": campaign,

@@ -6,7 +6,6 @@ import json
 from typing import Any, Iterable, Sequence
 
 from ..errors import NotFound
-from .common import now_iso
 
 
 class CampaignsMixin:

@@ -6,7 +6,6 @@ import datetime as dt
 from typing import Any, Sequence
 
 from ..errors import NotFound, ValidationError
-from .common import now_iso
 
 PRESENCE_SECONDS = 30      # someone who has not pinged for this long has left the item
 

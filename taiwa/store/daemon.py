@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Iterable
 
-from .common import (now_iso, parse_iso)
+from .common import (parse_iso)
 
 
 class DaemonMixin:

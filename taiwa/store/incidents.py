@@ -6,7 +6,6 @@ import datetime as dt
 from typing import Any
 
 from ..errors import NotFound
-from .common import now_iso
 
 
 class IncidentsMixin:
@@ -90,7 +89,8 @@ class IncidentsMixin:
 
     def incident_actions(self, incident_id: int) -> list[dict[str, Any]]:
         return self._rows(
-            """SELECT ac.id, ac.kind, ac.state, ac.text, a.handle, a.name AS author_name, p.id AS post_id
+            """SELECT ac.id, ac.kind, ac.state, ac.text, ac.version, a.handle, a.name AS author_name, p.id AS post_id,
+                      p.lang
                FROM incident_posts ip JOIN actions ac ON ac.post_id = ip.post_id JOIN posts p ON p.id = ip.post_id
                JOIN authors a ON a.id = p.author_id WHERE ip.incident_id = ? ORDER BY p.created_at, ac.id""",
             [incident_id])

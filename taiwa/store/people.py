@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import NotFound
-from .common import (_to_json, now_iso)
+from .common import (_to_json)
 
 
 class PeopleMixin:

@@ -175,7 +175,6 @@ class PostgresStore(Store):
             if newer:
                 raise StoreError(f"{self.describe()} was written by a newer taiwa (schema steps {sorted(newer)})",
                                  "upgrade taiwa (pip install -U taiwa) before opening this database")
-            from .common import now_iso
 
             for name, sql in STEPS:
                 if name not in applied:

@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Any
 
 from ..errors import NotFound, ValidationError
-from .common import (ROLES, SESSION_HOURS, now_iso)
+from .common import (ROLES, SESSION_HOURS)
 import secrets
 
 from .passwords import _dummy_hash, _token_hash, check_password, hash_password, needs_rehash

@@ -23,7 +23,6 @@ from contextlib import contextmanager
 from typing import Any, Iterator, Sequence
 
 from ..errors import LeaseLost
-from .common import now_iso
 
 EPOCH = "1970-01-01T00:00:00+00:00"
 

@@ -39,18 +39,30 @@ class ItemPages:
         raw = str(form.get("version", ""))
         return int(raw) if raw.isdigit() and len(raw) < 19 else None
 
+    def list_ids(self, store: Store, back: str, user: dict[str, Any]) -> list[int]:
+        """The items of the list the person came from, in the order it shows them (an incident's together)."""
+        query = back.split("?", 1)[1] if "?" in back else ""
+        rows = incidents_mod.group_rows(store.inbox(**self.list_kwargs(self.filters_of(query), user)))
+        return [r["id"] for r in rows if r["kind"]]
+
     def neighbours(self, store: Store, action_id: int, back: str, user: dict[str, Any]) -> tuple[int | None, ...]:
         """(previous, next) open items of the list the person came from, around this one."""
-        query = back.split("?", 1)[1] if "?" in back else ""
-        ids = [r["id"] for r in store.inbox(**self.list_kwargs(self.filters_of(query), user)) if r["kind"]]
+        ids = self.list_ids(store, back, user)
         if action_id in ids:
             i = ids.index(action_id)
             return (ids[i - 1] if i else None), (ids[i + 1] if i + 1 < len(ids) else None)
         return None, (ids[0] if ids else None)
 
-    def next_page(self, store: Store, action_id: int, back: str, user: dict[str, Any]) -> str:
-        """Where the triage flow goes after a decision: the next open item of the same list, else the list."""
-        _, nxt = self.neighbours(store, action_id, back, user)
+    def next_page(self, store: Store, action_id: int, back: str, user: dict[str, Any],
+                  seen: list[int] | None = None) -> str:
+        """Where the triage flow goes after a decision: the row after this one in the list as the person saw it
+        (seen, read before the decision; the list may re-sort after it) that is still open, else the list."""
+        now = self.list_ids(store, back, user)
+        still = set(now)
+        after = seen[seen.index(action_id) + 1:] if seen and action_id in seen else []
+        nxt = next((i for i in after if i in still and i != action_id), None)
+        if nxt is None:
+            nxt = next((i for i in now if i != action_id), None) if not after else None
         return f"/actions/{nxt}?back={quote(back, safe='')}" if nxt else back
 
     async def detail(self, request: Request) -> Response:
@@ -99,21 +111,29 @@ class ItemPages:
 
     async def _act(self, request: Request, role: str, do: Do, *, then: str = "next") -> Response:
         """Run one change for the signed-in user; errors come back as a message on the item, nothing half-done.
-        then: "next" (the next open item of the list), "here" (this item again) or "back" (the list)."""
+        then: "next" (the next open item of the list), "here" (this item again) or "back" (the list).
+        The list's keys (a, d, s, r) ask for JSON (Accept: application/json): the answer they show in place."""
         user = self.user(request, role)
         form = await self.form(request, user)
         action_id = self._action_id(request)
         back = self._back(form)
+        wants_json = request.headers.get("accept", "").startswith("application/json")
         store = self.store()
         try:
+            seen = self.list_ids(store, back, user) if then == "next" and not wants_json else None
             message = do(store, user, form, action_id)
-            target = (self.next_page(store, action_id, back, user) if then == "next" else
+            if wants_json:
+                return JSONResponse({"ok": True, "message": message})
+            target = (self.next_page(store, action_id, back, user, seen) if then == "next" else
                       f"/actions/{action_id}?back={quote(back, safe='')}" if then == "here" else back)
-        except StaleAction as e:
-            return self.redirect(f"/actions/{action_id}?back={quote(back, safe='')}&stale=1",
-                                 flash=f"Not done: {e.message}. The page now shows the current version; your "
-                                       "text is kept below it to paste back.")
         except TaiwaError as e:
+            if wants_json:
+                return JSONResponse({"ok": False, "message": f"#{action_id} not done: {e.message}"},
+                                    status_code=409)
+            if isinstance(e, StaleAction):
+                return self.redirect(f"/actions/{action_id}?back={quote(back, safe='')}&stale=1",
+                                     flash=f"Not done: {e.message}. The page now shows the current version; your "
+                                           "text is kept below it to paste back.")
             return self.redirect(f"/actions/{action_id}?back={quote(back, safe='')}",
                                  flash=f"Not done: {e.message}" + (f" — {e.hint}" if e.hint else ""))
         finally:
@@ -272,8 +292,10 @@ class ItemPages:
 
     # ------------------------------------------------------------------ incidents
     async def incident(self, request: Request) -> Response:
-        user = self.user(request)
-        incident_id = request.path_params["incident_id"]
+        return self._incident_page(request, self.user(request), request.path_params["incident_id"])
+
+    def _incident_page(self, request: Request, user: dict[str, Any], incident_id: int, text: str | None = None
+                       ) -> Response:
         store = self.store()
         try:
             if not 0 < incident_id <= MAX_ID:
@@ -285,10 +307,15 @@ class ItemPages:
             raise Refused(404, e.message) from e
         finally:
             store.close()
-        for m in members:
-            m["action"] = actions.get(m["post_id"])
         open_drafts = [a for a in actions.values() if a["state"] in ("pending", "failed")]
-        suggestion = open_drafts[0]["text"] if open_drafts else ""
+        # The box starts from the shared text ({name} for each person), never from one person's draft.
+        suggestion = text if text is not None else incidents_mod.shared_text(open_drafts[0]) if open_drafts else ""
+        for m in members:
+            m["action"] = a = actions.get(m["post_id"])
+            if a is not None and a["state"] in ("pending", "failed"):
+                m["name"] = incidents_mod.personalise("{name}", a)
+                m["handle_text"] = incidents_mod.personalise("{handle}", a)
+                m["preview"] = incidents_mod.personalise(suggestion, a)
         return self.render(request, "incident.html", user=user, i=info, members=members, open=len(open_drafts),
                            suggestion=suggestion, back=local_path(request.query_params.get("back", "/")))
 
@@ -297,6 +324,10 @@ class ItemPages:
         incident_id = request.path_params["incident_id"]
         user = self.user(request, "responder")
         form = await self.form(request, user)
+        if not 0 < incident_id <= MAX_ID:
+            raise Refused(404, f"No incident #{incident_id}.")
+        if form.get("approve") == "preview":   # what each person would receive, nothing changed
+            return self._incident_page(request, user, incident_id, text=str(form.get("text", "")))
         approve = form.get("approve") == "yes"
         if approve and ROLES.index(user["role"]) < ROLES.index("approver"):
             raise Refused(403, "Approving needs the approver role; save the reply for an approver instead.")

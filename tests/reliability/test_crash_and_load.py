@@ -19,6 +19,7 @@ from pathlib import Path
 from taiwa.store import Store
 
 from ..conftest import record
+from tests.support.waiting import pause
 
 POSTS = int(os.environ.get("TAIWA_RELIABILITY_POSTS", "50000"))
 OPS = int(os.environ.get("TAIWA_RELIABILITY_OPS", "100000"))
@@ -61,7 +62,7 @@ def test_sigkill_at_random_points_of_a_replay_then_restart_stores_every_post_exa
         deadline = time.monotonic() + 120
         while _count(db) < threshold and proc.poll() is None:
             assert time.monotonic() < deadline, "ingest made no progress"
-            time.sleep(0.01)
+            pause(0.01)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         killed_at.append(_count(db))
@@ -77,7 +78,7 @@ def test_sigkill_at_random_points_of_a_replay_then_restart_stores_every_post_exa
 
 
 SENDER = r"""
-import sys, time
+import sys, threading
 from taiwa.store import Store
 from taiwa.responders import senders
 
@@ -86,7 +87,7 @@ class SlowPlatform:
         with open(sys.argv[2], "a") as fh:          # the platform call happened (the reply exists now)
             fh.write(f"sent {action['id']}\n")
         print("CALLED", flush=True)
-        time.sleep(60)                              # ... and we die before recording it
+        threading.Event().wait(60)             # ... and we die before recording it
         return "never"
 
 store = Store(sys.argv[1])

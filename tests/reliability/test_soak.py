@@ -29,6 +29,7 @@ import httpx
 from taiwa.store import Store
 
 from ..conftest import record
+from tests.support.waiting import pause
 
 SECONDS = float(os.environ.get("TAIWA_SOAK_SECONDS", "20"))
 TEAM = {"ann": "ann-approves-42", "bob": "bob-approves-42", "cy": "cy-approves-4242"}
@@ -77,7 +78,7 @@ def _wait_http(base: str, proc: subprocess.Popen, log: Path) -> None:
             httpx.get(base + "/login", timeout=2)
             return
         except httpx.HTTPError:
-            time.sleep(0.2)
+            pause(0.2)
     raise AssertionError("taiwa serve did not answer within 60 s")
 
 
@@ -99,7 +100,7 @@ def _approver(base: str, name: str, stop: threading.Event, statuses: Counter, er
                 ids = ACTION.findall(inbox.text)
                 m = CSRF.search(inbox.text)
                 if not ids or not m:
-                    time.sleep(0.1)
+                    pause(0.1)
                     continue
                 action = rng.choice(ids)
                 roll = rng.random()
@@ -153,7 +154,7 @@ def test_daemon_inbox_and_cli_on_one_database(tmp_path):
         while store.count("actions") < 20:                      # the daemon loaded the model and drafted
             assert daemon.poll() is None, (project / "daemon.out").read_text()[-3000:]
             assert time.monotonic() < deadline, "the daemon drafted nothing within 120 s"
-            time.sleep(0.2)
+            pause(0.2)
         store.close()
         workers = [threading.Thread(target=_approver, args=(base, n, stop, statuses, errors, i))
                    for i, n in enumerate(TEAM)] + [threading.Thread(target=_cli_loop, args=(project, stop, cli_results))]
@@ -163,12 +164,12 @@ def test_daemon_inbox_and_cli_on_one_database(tmp_path):
         while time.monotonic() < end:                           # new posts keep arriving
             _append(export, written, 20)
             written += 20
-            time.sleep(1)
+            pause(1)
         stop.set()
         for w in workers:
             w.join(timeout=180)
         # Let the daemon read and send what is left, then stop it as systemd would.
-        time.sleep(4)
+        pause(4)
     finally:
         stop.set()
         for proc in (serve, daemon):

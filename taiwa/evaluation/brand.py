@@ -23,9 +23,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Callable
 
-from . import config as config_mod
-from . import pipeline
-from .store import Store
+from .. import config as config_mod
+from .. import pipeline
+from ..store import Store
 
 EVAL_DIR = Path(str(resources.files("taiwa").joinpath("data/eval")))
 # Ranking is judged as if the team opened the inbox at this moment (just after the set's last post).
@@ -81,7 +81,7 @@ def load_set(path: Path) -> list[dict[str, Any]]:
 def run(posts_path: Path = EVAL_DIR / "nami_posts.jsonl", config_path: Path = EVAL_DIR / "nami.toml", *,
         work_dir: Path | None = None, progress: Progress | None = None) -> EvalReport:
     """Run the pipeline over the labelled set on a fresh database and measure it."""
-    from .models.sentiment import load_configured
+    from ..models.sentiment import load_configured
 
     say = progress or (lambda _m: None)
     records = load_set(posts_path)
@@ -124,7 +124,7 @@ def _post_ids(store: Store) -> dict[str, int]:
 
 def _team_replies(store: Store, cfg, replied: list[dict[str, Any]]) -> None:
     """The team approves and sends taiwa's drafts for the posts the set says were answered in phase 1."""
-    from .responders import approval, senders
+    from ..responders import approval, senders
 
     ids = _post_ids(store)
     for r in replied:
