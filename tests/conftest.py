@@ -14,21 +14,39 @@ T0 = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.timezone.utc)
 
 
 def _hand_the_moved_clock_to_children() -> None:
-    """Under libfaketime (the suite is run a year ahead, at a month's last second, on 29 February…), the processes
-    the tests start (daemons, workers, the inbox server, Chromium, a language-model server) get the moved time
-    through taiwa's own clock setting instead of libfaketime: libfaketime 0.9.10 breaks Python's sleep
-    (clock_nanosleep on the monotonic clock answers EINVAL) and browsers under it. The offset is what this
-    process's faked clock says minus what an unfaked process says."""
+    """Under libfaketime (the suite is run a year ahead, at a month's last second, on 29 February…) this process
+    runs on the faked clock, but the processes the tests start (daemons, workers, the inbox server, Chromium, a
+    language-model server) get the moved time through taiwa's own clock setting instead: libfaketime 0.9.10
+    breaks Python's sleep (clock_nanosleep on the monotonic clock answers EINVAL, so time.sleep and
+    Popen.wait(timeout) fail) and browsers under it. The offset is this process's faked time minus what an
+    unfaked process reads."""
     if "faketime" not in os.environ.get("LD_PRELOAD", ""):
         return
     import subprocess
+    import time
 
-    env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD" and not k.startswith("FAKETIME")}
+    from taiwa import clock
+    from tests.support.waiting import pause
+
+    env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
     real = float(subprocess.run(["date", "+%s.%N"], env=env, capture_output=True, text=True, check=True).stdout)
-    offset = dt.datetime.now(dt.timezone.utc).timestamp() - real
-    for key in [k for k in os.environ if k == "LD_PRELOAD" or k.startswith("FAKETIME")]:
-        del os.environ[key]            # children start without libfaketime ...
-    os.environ["TAIWA_CLOCK"] = f"{offset:+.3f}s"   # ... and with taiwa's clock moved as far
+    offset = f"{dt.datetime.now(dt.timezone.utc).timestamp() - real:+.3f}s"
+    del os.environ["LD_PRELOAD"]          # children start without libfaketime (FAKETIME keeps this one moved) ...
+    os.environ["TAIWA_CLOCK"] = offset    # ... and with taiwa's clock moved as far
+    time.sleep = pause                    # the standard library's waits in this process (subprocess, threads)
+    original = clock.from_setting
+
+    def here(value: str | None = None):
+        # This process is already moved by libfaketime: the children's offset must not move it twice.
+        if os.environ.get("TAIWA_CLOCK") == offset:
+            del os.environ["TAIWA_CLOCK"]
+            try:
+                return original(value)
+            finally:
+                os.environ["TAIWA_CLOCK"] = offset
+        return original(value)
+
+    clock.from_setting = here
 
 
 _hand_the_moved_clock_to_children()

@@ -164,13 +164,19 @@ def test_retention_on_a_moved_clock_keeps_what_it_must(tmp_path, cfg, default_mo
     pipeline.classify(store, default_model)
     pipeline.triage(store, cfg, now=T0)
     assert store.count("posts") == 4
+    # A clock two years ahead of the newest post deletes nothing it would not delete today, and says so.
+    ahead = retention.prune(store, cfg, now=T0 + dt.timedelta(days=730), dry_run=True)
+    assert (ahead["raw_cleared"], ahead["posts_deleted"]) == (3, 1) and "ahead of the newest post" in ahead["note"]
+    dry = retention.prune(store, cfg, now=T0, dry_run=True)
+    assert (dry["raw_cleared"], dry["posts_deleted"]) == (3, 1) and store.count("posts") == 4   # nothing changed
     out = retention.prune(store, cfg, now=T0)
     left = {r["platform_id"]: r for r in store._rows("SELECT platform_id, raw FROM posts")}
-    assert out == {"raw_cleared": 3, "posts_deleted": 1}      # raw of the three old posts, one of them deleted
+    assert (out["raw_cleared"], out["posts_deleted"]) == (3, 1)   # raw of the three old posts, one deleted
     assert set(left) == {"1", "3", "4"} and left["1"]["raw"] == "{}" and left["4"]["raw"] != "{}"
     assert store.count("actions") >= 1 and store.count("campaign_posts") == 1
     assert any(e["event"] == "retention" for e in store.audit_log(limit=5))
-    assert retention.prune(store, cfg, now=T0) == {"raw_cleared": 0, "posts_deleted": 0}   # idempotent
+    again = retention.prune(store, cfg, now=T0)
+    assert (again["raw_cleared"], again["posts_deleted"]) == (0, 0)                          # idempotent
     store.close()
 
 

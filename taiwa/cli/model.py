@@ -97,7 +97,7 @@ def _print_metrics(title: str, m: dict) -> None:
 @click.option("--corrections", is_flag=True, help="Add the team's intent corrections from the database")
 @pass_ctx
 def train_intent(ctx: Ctx, out: str | None, cache_dir: str, corrections: bool) -> None:
-    """Rebuild the intent head from the packaged English and Japanese posts (a minute on CPU) and its card.
+    """Rebuild the intent head from the packaged real and written posts (a minute or two on CPU) and its card.
 
     Example: taiwa model train-intent --corrections"""
     from ..models import train_intent as ti
@@ -105,10 +105,13 @@ def train_intent(ctx: Ctx, out: str | None, cache_dir: str, corrections: bool) -
 
     extra = ctx.store().intent_corrections() if corrections else []
     out_dir = Path(out) if out else HEADS_DIR
-    n = len(ti.examples()) + len(extra)
+    from ..models.labelled import real_posts
+
+    n = len(ti.examples()) + len(extra) + len(real_posts(("train", "tune", "blind")))
     with progress_bars() as p:
         f = ti.train(out_dir, cache_dir=Path(cache_dir), progress=progress_task(p, f"embedding {n} posts", n),
                      corrections=extra)
-    console.print(f"intent head: 5-fold accuracy {f['cv_accuracy']:.3f} "
-                  f"({', '.join(f'{k} {v:.3f}' for k, v in f['by_language'].items())}), sarcasm read as complaint "
-                  f"{f['sarcasm_recall']:.3f}; wrote {out_dir}/intent.safetensors and INTENT_CARD.md")
+    worst, value = f["lobo_worst"]
+    console.print(f"intent head: blind real posts {f['blind_accuracy']:.3f}; leave one brand out mean "
+                  f"{f['lobo_mean']:.3f}, worst {worst} {value:.3f}; temperature {f['temperature']}; wrote "
+                  f"{out_dir}/intent.safetensors and INTENT_CARD.md")

@@ -215,12 +215,17 @@ def restore(ctx: Ctx, source: str, yes: bool) -> None:
 
 
 @cli.command()
+@click.option("--dry-run", is_flag=True, help="Say what would be cleared and deleted; change nothing")
 @pass_ctx
-def prune(ctx: Ctx) -> None:
+def prune(ctx: Ctx, dry_run: bool) -> None:
     """Apply [retention] now (the daemon does it daily): clear old raw JSON, delete old posts that led to nothing.
 
-    Example: taiwa prune"""
+    Example: taiwa prune --dry-run"""
     from ..retention import prune as run_prune
 
-    out = run_prune(ctx.store(), ctx.config)
-    console.print(f"{out['raw_cleared']} raw records cleared, {out['posts_deleted']} posts deleted")
+    out = run_prune(ctx.store(), ctx.config, dry_run=dry_run)
+    verb = ("would be cleared", "would be deleted") if dry_run else ("cleared", "deleted")
+    console.print(f"{out['raw_cleared']} raw records {verb[0]}, {out['posts_deleted']} posts {verb[1]} "
+                  f"(ages counted from {out['counted_from']})")
+    if out.get("note"):
+        console.print(f"[yellow]{esc(str(out['note']))}[/]")

@@ -13,16 +13,15 @@ from __future__ import annotations
 import datetime as dt
 import json
 import tempfile
-from importlib import resources
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from .. import config as config_mod
 from .. import pipeline
+from ..models.labelled import real_posts
 from ..store import Store
 from .outcomes import got, judge
 
-REAL_DIR = Path(str(resources.files("taiwa").joinpath("data/real")))
 BRANDS = {
     "united": "United Airlines", "usairways": "US Airways", "americanair": "American Airlines",
     "southwestair": "Southwest Airlines", "jetblue": "JetBlue", "virginamerica": "Virgin America",
@@ -41,17 +40,7 @@ NOW = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.timezone.utc)   # the run's own c
 
 
 def load(parts: Sequence[str] = ("blind",), brands: Sequence[str] | None = None) -> list[dict[str, Any]]:
-    """The labelled posts of the given parts (and brands): id, brand, part, text + the labels."""
-    labels = {r["id"]: r for r in _jsonl(REAL_DIR / "labels.jsonl")}
-    out = []
-    for r in _jsonl(REAL_DIR / "sample.jsonl"):
-        if r["part"] in parts and (brands is None or r["brand"] in brands):
-            out.append({**r, **labels[r["id"]], "lang": "en"})
-    return out
-
-
-def _jsonl(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return real_posts(parts, brands)
 
 
 def config_text() -> str:

@@ -29,7 +29,7 @@ import numpy as np
 
 from .sentiment import HEADS_DIR, Head, needs_multilingual
 
-CLASSES = ("complaint", "question", "praise", "other", "spam")
+CLASSES = ("complaint", "question", "praise", "campaign", "other", "spam")
 HEAD_FILE = "intent.safetensors"
 SPAM_SURE = 0.9
 

@@ -75,12 +75,27 @@ class DaemonMixin:
             [name, self.stamp(next_run_at) if next_run_at else None])
 
     # ---------------------------------------------------------------- retention and backups
-    def prune(self, *, raw_before: str | None, nothing_before: str | None) -> dict[str, int]:
+    def prune(self, *, raw_before: str | None, nothing_before: str | None, dry_run: bool = False
+              ) -> dict[str, int]:
         """Forget what is no longer needed: the raw platform JSON of posts older than raw_before, and posts older
         than nothing_before that led to nothing (no draft, no campaign entry, no incident, no follow-up answer,
         not part of a conversation). Aggregates (campaign snapshots), the audit log and everything a draft or a
         report stands on are kept."""
         out = {"raw_cleared": 0, "posts_deleted": 0}
+        if dry_run:   # the same conditions, counted
+            if raw_before:
+                out["raw_cleared"] = self._scalar(
+                    "SELECT count(*) FROM posts WHERE created_at < ? AND raw != '{}'", [raw_before])
+            if nothing_before:
+                out["posts_deleted"] = self._scalar(
+                    """SELECT count(*) FROM posts WHERE created_at < ?
+                         AND NOT EXISTS (SELECT 1 FROM actions ac WHERE ac.post_id = posts.id)
+                         AND NOT EXISTS (SELECT 1 FROM campaign_posts cp WHERE cp.post_id = posts.id)
+                         AND NOT EXISTS (SELECT 1 FROM incident_posts ip WHERE ip.post_id = posts.id)
+                         AND NOT EXISTS (SELECT 1 FROM followups f WHERE f.answer_post_id = posts.id)
+                         AND NOT EXISTS (SELECT 1 FROM actions ac WHERE {in_conversation})"""
+                    .format(in_conversation=self.sql.in_json_list("posts.id", "ac.conversation")), [nothing_before])
+            return out
         with self.atomic():
             if raw_before:
                 out["raw_cleared"] = self._x(
