@@ -5,6 +5,7 @@ Each step reads what the previous one left in the store and is idempotent: run i
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -22,10 +23,11 @@ from .models import rules as rules_mod
 from .models import topics as topics_mod
 from .models.sentiment import SentimentModel
 from .responders import answers as answers_mod
-from .responders import conversation, drafts, llm
+from .responders import conversation, llm, policy
 from .store import Store, parse_iso
 
 Progress = Callable[[int], None]
+ESCALATE_SCORE = 6.0   # a topic's score (σ above everyday posts) that escalates without one of its keywords
 log = logging.getLogger(__name__)
 
 
@@ -271,22 +273,27 @@ def _triage_chunk(store: Store, config: Config, rows: list[dict[str, Any]], repo
     for post, match, it, vec in zip(rows, found, its, vecs):
         post = {**post, "topic": match.name if match else ""}
         camps = campaigns_for(post, config)
-        decision = drafts.decide(post, it.name, config, [c for c, _ in camps])
+        if camps and it.name in ("praise", "other"):
+            # Taking part in one of the brand's own hashtag campaigns: someone to thank, not chatter.
+            it = dataclasses.replace(it, name="campaign")
+        decision = policy.decide(post, it, config, [c for c, _ in camps])
         ignore = decision.why if decision.why in ("spam", "our own post", "repost") else ""
         ruled = rules.apply(post, intent=it.name, sentiment=post["label"]) if not ignore else rules_mod.Outcome()
         if match and not ignore:
             topic = topic_finder.topic(match.name)
-            if topic.escalate:
+            # A topic escalates only with evidence beyond the embedding: one of its keywords, or a very high score.
+            if topic.escalate and (len(match.evidence) > 1 or match.score >= ESCALATE_SCORE) \
+                    and decision.template not in ("praise", "campaign"):
                 ruled.escalate = True
-                ruled.fired.insert(0, {"rule": f"topic {topic.name}", "evidence": match.evidence[:1]})
+                ruled.fired.insert(0, {"rule": f"topic {topic.name}", "evidence": match.evidence[:2]})
             ruled.assign = ruled.assign or topic.assign
         if ruled.hide:
-            decision = drafts.Decision([], why=f"hidden by rule {ruled.hide}")
+            decision = policy.Decision([], why=f"hidden by rule {ruled.hide}")
         elif ruled.escalate and post.get("can_reply", 1):
             # An escalated post (a safety report, a legal or churn threat, a rule's VIP) always gets a reply
             # draft for a person to finish, and never a like: a heart under "allergic reaction" is wrong.
-            template = decision.template if decision.template in ("complaint", "question") else "negative"
-            decision = drafts.Decision(["reply"], template=template)
+            template = decision.template if decision.template in ("complaint", "question", "look") else "negative"
+            decision = policy.Decision(["reply"], template=template, unsure=decision.unsure)
         elif ruled.no_like:
             decision.kinds = [k for k in decision.kinds if k != "like"]
         created = parse_iso(post["created_at"])
@@ -297,7 +304,8 @@ def _triage_chunk(store: Store, config: Config, rows: list[dict[str, Any]], repo
                            escalated=ruled.escalate, intent_reason=it.reason(),
                            sarcasm_positive=post["positive"] * (it.confidence or 0.0)
                            if getattr(it, "sarcasm", False) else None,
-                           rule_reasons=([match.reason()] if match and not ignore else []) + ruled.reasons())
+                           rule_reasons=([match.reason()] if match and not ignore else []) + ruled.reasons()
+                           + [f"needs a look: {u}" for u in decision.unsure])
         prios.append({"post_id": post["id"], "score": p.score, "intent": it.name,
                       "sentiment": p.components["sentiment"], "intent_c": p.components["intent"],
                       "reach": p.components["reach"], "recency": p.components["recency"],
@@ -312,7 +320,7 @@ def _triage_chunk(store: Store, config: Config, rows: list[dict[str, Any]], repo
         if not decision.kinds:
             continue
         drafter.add(post, kinds=decision.kinds, template=decision.template, intent=it.name, vector=vec,
-                    campaign=camps[0][0] if camps else "", assign=ruled.assign)
+                    campaign=camps[0][0] if camps else "", assign=ruled.assign, unsure=decision.unsure)
     new_replies = sum(1 for a in drafter.new if a["kind"] == "reply")
     new_likes = sum(1 for a in drafter.new if a["kind"] == "like")
     with store.atomic():

@@ -280,7 +280,9 @@ def _print_inbox(rows: list[dict[str, Any]], title: str, store: Store | None = N
         who = Text.assemble((f"@{r['handle']}", "bold"), f" · {r['platform']}\n",
                             (label + (f" {p:.2f}" if p is not None else ""), colors.get(label, "white")),
                             (f" · {len(mem)} earlier" if mem else "", "cyan"), "\n", (_why(r, skip_sentiment=True), "dim"))
-        draft = Text(_clip(r["text"], 220)) if r["kind"] == "reply" else Text("♥ like", style="magenta")
+        draft = Text("♥ like", style="magenta") if r["kind"] != "reply" else \
+            Text("needs a look: " + "; ".join(json.loads(r.get("unsure") or "[]")), style="yellow") \
+            if r.get("template") == "look" and not r["text"] else Text(_clip(r["text"], 220))
         table.add_row(f"[bold]{r['id']}[/]\n{r.get('score') or 0:.2f}\n{r['kind']}", who,
                       Text(_clip(r["post_text"], 220)), draft)
     console.print(table)

@@ -14,34 +14,81 @@ from .. import incidents as incidents_mod
 from . import Ctx, actor_option, cli, console, pass_ctx
 
 
+SETS = ("nami", "kirara", "uminomori", "real")
+
+
 @cli.command("eval")
+@click.option("--set", "which", type=click.Choice(("all", *SETS)), default="all", show_default=True,
+              help="Which packaged set: the Nami Ramen, Kirara Denki and Umi no Mori brand sets, or the blind part "
+                   "of the real labelled posts")
 @click.option("--posts", type=click.Path(exists=True, dir_okay=False),
-              help="A labelled set (JSONL, see taiwa/data/eval/nami_posts.jsonl); default: the packaged one")
+              help="Your own labelled set (JSONL, like taiwa/data/eval/nami_posts.jsonl), with --config")
 @click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
               help="Its brand's taiwa.toml (default: the packaged one)")
 @click.option("--keep", type=click.Path(file_okay=False), help="Keep the evaluation database in this folder")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON")
 @click.option("--misses", is_flag=True, help="Also list every miss")
-def eval_cmd(posts: str | None, config_file: str | None, keep: str | None, as_json: bool, misses: bool) -> None:
-    """Measure judgement on posts for a brand the demo is not about: topics, intent, sarcasm, urgent posts, the
-    English/Japanese rank gap, incidents and drafts (about a minute on CPU, offline).
+def eval_cmd(which: str, posts: str | None, config_file: str | None, keep: str | None, as_json: bool,
+             misses: bool) -> None:
+    """Measure judgement on labelled posts taiwa was never trained or tuned on: what each post got (apologies to
+    posts with no problem, complaints drafted, likes for praise, sarcasm, "needs a look"), intent, sentiment per
+    language, topics, answers, memory, ranking, incidents (a few minutes on CPU, offline).
 
-    Example: taiwa eval --misses"""
+    Example: taiwa eval --set real --misses"""
     from .. import evaluation
 
-    kwargs = {}
-    if posts:
-        kwargs["posts_path"] = Path(posts)
-    if config_file:
-        kwargs["config_path"] = Path(config_file)
-    with console.status("evaluating") as status:
-        report = evaluation.run(work_dir=Path(keep) if keep else None,
-                                progress=lambda m: status.update(f"evaluating: {m}"), **kwargs)
-    if as_json:
-        click.echo(json.dumps({"posts": report.n_posts, "figures": report.figures, "misses": report.details},
-                              ensure_ascii=False, indent=1))
+    if posts or config_file:
+        if not (posts and config_file):
+            raise click.UsageError("--posts and --config go together: a labelled set and its brand's taiwa.toml")
+        _eval_one(evaluation.run(Path(posts), Path(config_file), work_dir=Path(keep) if keep else None),
+                  "your set", as_json, misses)
         return
-    t = Table(title=f"taiwa eval: {report.n_posts} labelled posts", show_header=False)
+    for name in SETS if which == "all" else (which,):
+        work = Path(keep) / name if keep else None
+        with console.status(f"evaluating {name}") as status:
+            if name == "real":
+                from ..evaluation import real
+
+                r = real.run(("blind",), work_dir=work, progress=lambda m: status.update(f"evaluating: {m}"))
+                _eval_real(r, as_json, misses)
+                continue
+            report = evaluation.run(evaluation.EVAL_DIR / f"{name}_posts.jsonl",
+                                    evaluation.EVAL_DIR / f"{name}.toml", work_dir=work,
+                                    progress=lambda m: status.update(f"evaluating {name}: {m}"))
+        _eval_one(report, name, as_json, misses)
+
+
+def _eval_real(r: dict, as_json: bool, misses: bool) -> None:
+    if as_json:
+        click.echo(json.dumps({"set": "real", **r}, ensure_ascii=False, indent=1))
+        return
+    f = r["figures"]
+    t = Table(title=f"taiwa eval: {f['posts']} real posts (blind part)", show_header=False)
+    t.add_column("what")
+    t.add_column("figure")
+    for key, label in (("intent", "intent accuracy"), ("apology_no_problem", "apologies to posts with no problem"),
+                       ("complaints_drafted", "complaints with a written draft"),
+                       ("praise_liked", "praise and campaign entries with a like proposed"),
+                       ("sarcasm_liked", "sarcastic posts with a like proposed"),
+                       ("look", "posts left as 'needs a look'"), ("reply_kind", "the reply kind a team would send")):
+        hit, total = f[key]
+        t.add_row(label, f"{hit / total:.2f}  ({hit} of {total})" if total else "n/a")
+    worst = min(r["brands"].items(), key=lambda kv: kv[1]["intent"][0] / max(kv[1]["intent"][1], 1))
+    t.add_row("worst brand (intent)", f"{worst[0]} {worst[1]['intent'][0] / max(worst[1]['intent'][1], 1):.2f}")
+    console.print(t)
+    console.print("confusion (rows: label, columns: read as): " + esc(json.dumps(f["confusion_en"])))
+    if misses:
+        for key, items in r["misses"].items():
+            if items:
+                console.print(f"[bold]{esc(key)}[/]: " + esc("; ".join(items)))
+
+
+def _eval_one(report, name: str, as_json: bool, misses: bool) -> None:
+    if as_json:
+        click.echo(json.dumps({"set": name, "posts": report.n_posts, "figures": report.figures,
+                               "misses": report.details}, ensure_ascii=False, indent=1, default=str))
+        return
+    t = Table(title=f"taiwa eval ({name}): {report.n_posts} labelled posts", show_header=False)
     t.add_column("what")
     t.add_column("figure")
     for label, value in report.lines():

@@ -69,6 +69,15 @@ class EvalReport:
         if "stubs" in f:
             out.append(("drafts that stop at a stub", str(f["stubs"])))
         ratio("memory", "repeat customers recalled correctly")
+        ratio("apology_no_problem", "apologies to posts with no problem")
+        ratio("complaints_drafted", "complaints with a written draft")
+        ratio("praise_liked", "praise and campaign entries with a like proposed")
+        ratio("sarcasm_liked", "sarcastic posts with a like proposed")
+        ratio("look", "posts left as 'needs a look'")
+        ratio("reply_kind", "the reply kind a team would send")
+        for lang in ("en", "ja"):
+            if f.get(f"sentiment_f1_{lang}") is not None:
+                out.append((f"sentiment macro-F1 ({lang})", f"{f[f'sentiment_f1_{lang}']:.3f}"))
         if "multi_open" in f:
             out.append(("authors with more than one open draft", str(f["multi_open"])))
         return out
@@ -130,7 +139,9 @@ def _team_replies(store: Store, cfg, replied: list[dict[str, Any]]) -> None:
     for r in replied:
         for a in store.actions_for_post(ids[r["id"]]):
             if a["kind"] == "reply" and a["state"] == "pending":
-                approval.approve(store, a["id"], actor="eval")
+                # A post taiwa left to a person ("needs a look") gets the person's own words.
+                approval.approve(store, a["id"], actor="eval", text=None if a["text"].strip() else
+                                 "Thanks for telling us. We're looking into it and will reply here.")
     sender_for, _ = senders.router(cfg, store)
     senders.send_approved(store, sender_for, actor="eval")
 
@@ -206,6 +217,17 @@ def measure(store: Store, cfg, by_id: dict[str, dict[str, Any]], now: dt.datetim
     rep.figures["incident_strays"] = len(strays)
     rep.details["incident_strays"] = strays
     _measure_drafts(store, cfg, rep, phase2, rows)
+    # What each post got, judged with asymmetric costs (evaluation/outcomes.py), and sentiment per language.
+    from .outcomes import got, judge
+
+    items = [({**r["label"], "id": r["id"], "lang": r["lang"]}, got(store, rows[r["id"]]["post_id"], rows[r["id"]]))
+             for r in phase2]
+    figures, misses = judge(items)
+    for key in ("apology_no_problem", "complaints_drafted", "praise_liked", "sarcasm_liked", "look", "reply_kind",
+                "sentiment_f1_en", "sentiment_f1_ja", "confusion_en", "confusion_ja"):
+        if key in figures:
+            rep.figures[key] = figures[key]
+            rep.details[key] = misses.get(key, [])
     return rep
 
 

@@ -38,9 +38,17 @@ COMPLAINT_EN = re.compile(
     r"still waiting|refund|wrong (?:order|item|size|drink)|missing|damaged|doesn'?t work|does not work|"
     r"stopped working|not working|crash(?:es|ed|ing)?|charged twice|double charged|overcharged|rude|"
     r"worst|terrible|awful|horrible|noisy|rattl(?:es|ing)|scraping|disappointed|disappointing|cancel(?:led|ed)?|no (?:reply|response|answer)|"
-    r"ignored|where is my|unacceptable|cold again|burnt|stale|scam)\b", re.I)
+    r"ignored|where is my|unacceptable|cold again|burnt|stale|scam|soggy|lukewarm|gone cold|went cold|"
+    r"disappeared|vanished|lost my|lost (?:our|the)|(?:is|are|was|were) gone|error|keeps? (?:crashing|closing|"
+    r"freezing)|closing itself|won'?t (?:load|open|let me|work)|can'?t (?:log ?in|sign in|order|pay)|rip-?off|"
+    r"ridiculous|zero (?:replies|response)|still (?:no|not)|hasn'?t (?:arrived|shipped)|on hold|stranded|"
+    r"lost (?:bag|luggage)|missed (?:my|our) (?:connection|flight)|delay(?:s)?|sick after|throwing up|food poisoning)\b",
+    re.I)
 COMPLAINT_JA = re.compile(r"(壊れ|割れ|ひび|欠け|漏れ|届かない|届いてない|届いていない|遅い|遅れ|遅延|待たされ|返金|最悪|不良|"
-                          r"間違|使えない|落ちる|二重|がっかり|ひどい|酷い|返信がない|対応して|まだ来ない|不具合)")
+                          r"間違|使えない|落ちる|二重|がっかり|ひどい|酷い|返信がない|対応して|まだ来ない|不具合|ぬるく|ぬるい|"
+                          r"冷めて|失礼|消えて|消えた|エラー|強制終了|落ちて|入っていな|入ってなかった|破片|異物|寒くて|"
+                          r"待たされ|のびのび|伸びて|パサパサ|高すぎ|繋がらない|つながらない|停電|止まった|できない|"
+                          r"お腹を壊|体調を崩|吐き|ログインでき|請求され|引き落とされ)")
 QUESTION_EN = re.compile(r"(\?|^\s*(?:how|when|where|what|why|which|who|does|do|is|are|can|could|will|would|"
                          r"any(?:one)?)\b)", re.I)
 QUESTION_JA = re.compile(r"(？|\?|ですか|ますか|でしょうか|教えて|ありますか|いつ|どこ|どう)")

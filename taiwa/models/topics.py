@@ -74,6 +74,10 @@ class Topic:
     ask: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
     escalate: bool = False
     assign: str = ""
+    label: dict[str, str] = field(default_factory=dict, hash=False, compare=False)   # its name per language
+
+    def shown(self, lang: str) -> str:
+        return self.label.get(lang) or self.label.get("en") or self.name
 
 
 @dataclass
@@ -194,7 +198,7 @@ def parse_topics(raw: Any, file: str) -> tuple[Topic, ...]:
     if not isinstance(raw, list):
         raise ConfigError(file, "topics", "expected an array of tables", "write each topic as [[topics]]")
     out, names = [], set()
-    known = {"name", "examples", "keywords", "ask", "escalate", "assign"}
+    known = {"name", "examples", "keywords", "ask", "escalate", "assign", "label"}
     for i, t in enumerate(raw):
         where = f"topics[{i}]"
         if not isinstance(t, dict):
@@ -224,8 +228,12 @@ def parse_topics(raw: Any, file: str) -> tuple[Topic, ...]:
             _check_template(file, f"{where}.ask.{lang}", text)
         if not isinstance(t.get("escalate", False), bool):
             raise ConfigError(file, f"{where}.escalate", "expected true or false", "escalate = true")
+        label = t.get("label", {})
+        if not isinstance(label, dict) or not all(isinstance(v, str) and v for v in label.values()):
+            raise ConfigError(file, f"{where}.label", "expected a table of language = name",
+                              'label = { en = "delivery", ja = "配送" }')
         if not isinstance(t.get("assign", ""), str):
             raise ConfigError(file, f"{where}.assign", "expected a user name", 'assign = "aiko"')
         out.append(Topic(name, tuple(examples), tuple(keywords), dict(ask), t.get("escalate", False),
-                         t.get("assign", "")))
+                         t.get("assign", ""), dict(label)))
     return tuple(out)

@@ -22,6 +22,10 @@ def check_sendable(action: dict[str, Any], text: str) -> None:
     """Refuse an approval the platform would reject: empty text, over the length limit, replies not allowed."""
     if action["kind"] == "reply":
         if not text.strip():
+            if action.get("template") == "look":
+                raise ValidationError(f"action {action['id']}: taiwa left this post to a person (needs a look) and "
+                                      "proposed no words", "write the reply (--text, or a saved reply), or close it "
+                                      "with `taiwa done` if nothing is needed")
             raise ValidationError(f"action {action['id']}: the reply is empty", "write the reply with --text")
         length, limit = reply_length(action["platform"], text)
         if length > limit:

@@ -74,8 +74,9 @@ class Drafter:
         return rows
 
     def add(self, post: dict[str, Any], *, kinds: list[str], template: str, intent: str, vector: Any = None,
-            campaign: str = "", assign: str = "") -> None:
-        """The post's like and/or reply; a reply joins the customer's open one when there is one."""
+            campaign: str = "", assign: str = "", unsure: list[str] = ()) -> None:
+        """The post's like and/or reply; a reply joins the customer's open one when there is one. template "look"
+        (unsure): a reply with no text, waiting for a person, with the reasons taiwa was unsure."""
         self._recent = {}
         if "like" in kinds:
             self.new.append({"post_id": post["id"], "kind": "like", "intent": intent,
@@ -98,12 +99,18 @@ class Drafter:
             post = {**post, "topic": post.get("topic") or current.get("topic", "")}
         else:
             conversation = []
-        draft = self.compose(post, template, intent, vector, campaign, exclude=set(conversation))
-        row = {"post_id": post["id"], "kind": "reply", "intent": intent, "text": draft.text,
-               "template": draft.template, "memory": drafts.memory_items(self.history(post, set(conversation))),
-               "asks": drafts.asks(draft.text, template), "assigned_to": assign, "answer": draft.answer,
-               "answer_score": draft.answer_score, "needs_answer": draft.needs_answer, "ask": draft.ask,
-               "recalled": draft.recalled, "conversation": conversation, "backend": draft.backend}
+        if template == "look":   # no words are put in taiwa's mouth: a person reads it and decides
+            row = {"post_id": post["id"], "kind": "reply", "intent": intent, "text": "", "template": "look",
+                   "memory": drafts.memory_items(self.history(post, set(conversation))), "asks": "",
+                   "assigned_to": assign, "answer": "", "answer_score": None, "needs_answer": False, "ask": "",
+                   "recalled": "", "conversation": conversation, "backend": "templates", "unsure": list(unsure)}
+        else:
+            draft = self.compose(post, template, intent, vector, campaign, exclude=set(conversation))
+            row = {"post_id": post["id"], "kind": "reply", "intent": intent, "text": draft.text,
+                   "template": draft.template, "memory": drafts.memory_items(self.history(post, set(conversation))),
+                   "asks": drafts.asks(draft.text, template), "assigned_to": assign, "answer": draft.answer,
+                   "answer_score": draft.answer_score, "needs_answer": draft.needs_answer, "ask": draft.ask,
+                   "recalled": draft.recalled, "conversation": conversation, "backend": draft.backend, "unsure": []}
         if current is None:
             self.new.append(row)
             self.open[person] = {"row": row, "post_id": post["id"], "stored": False, "template": template,

@@ -20,13 +20,13 @@ class ActionsMixin:
                  r.get("followup_of"), r.get("asks", ""), r.get("assigned_to") or "", r.get("answer", ""),
                  r.get("answer_score"), int(bool(r.get("needs_answer"))), r.get("ask", ""),
                  _to_json(r["recalled"]) if r.get("recalled") else "", _to_json(r.get("conversation", [])),
-                 r.get("backend", "templates")) for r in rows]
+                 r.get("backend", "templates"), _to_json(r["unsure"]) if r.get("unsure") else "") for r in rows]
         with self.atomic():
             created = self._xmany(
                 """INSERT INTO actions (post_id, kind, intent, text, draft_text, template, memory,
                        created_at, updated_at, followup_of, asks, assigned_to, answer, answer_score, needs_answer,
-                       ask, recalled, conversation, backend)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                       ask, recalled, conversation, backend, unsure)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                    ON CONFLICT DO NOTHING""", data)
             if created:
                 self._audit("taiwa", None, "drafted", "", "pending", f"{created} draft(s)")

@@ -61,7 +61,7 @@ class PeopleMixin:
         ones); its text is redrafted only if nobody edited it. False (nothing changed) when the draft is no longer
         pending: a person decided on it since it was looked up."""
         allowed = {"post_id", "intent", "text", "draft_text", "template", "memory", "answer", "answer_score",
-                   "needs_answer", "ask", "recalled", "conversation", "backend"}
+                   "needs_answer", "ask", "recalled", "conversation", "backend", "unsure"}
         if set(fields) - allowed:
             raise ValueError(f"unknown action fields {set(fields) - allowed}")
         row = self._one("SELECT post_id, state, text, draft_text FROM actions WHERE id = ?", [action_id])
@@ -73,6 +73,8 @@ class PeopleMixin:
         for key in ("memory", "conversation"):
             if key in values and not isinstance(values[key], str):
                 values[key] = _to_json(values[key])
+        if "unsure" in values and not isinstance(values["unsure"], str):
+            values["unsure"] = _to_json(values["unsure"]) if values["unsure"] else ""
         if "recalled" in values and not isinstance(values["recalled"], str):
             values["recalled"] = _to_json(values["recalled"]) if values["recalled"] else ""
         values["updated_at"] = self.stamp()

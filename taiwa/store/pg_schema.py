@@ -364,4 +364,5 @@ STEPS: list[tuple[str, str]] = [
     ("p001_schema", P001),
     ("p002_workers", WORKERS_SQL),
     ("p003_audience", AUDIENCE_SQL),
+    ("p004_unsure", "ALTER TABLE actions ADD COLUMN unsure TEXT NOT NULL DEFAULT '';"),
 ]

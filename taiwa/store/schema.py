@@ -549,3 +549,9 @@ def m015_audience(db: Database) -> None:
             FROM posts;
         """
     )
+
+
+@migrations()
+def m016_unsure(db: Database) -> None:
+    """A draft taiwa was unsure about ("needs a look"): no text is proposed, and the reasons are kept (JSON list)."""
+    db.executescript("ALTER TABLE actions ADD COLUMN unsure TEXT NOT NULL DEFAULT '';")
