@@ -131,3 +131,19 @@ def quick_password_hashing(request, monkeypatch):
         from taiwa import store as store_mod
 
         monkeypatch.setitem(store_mod.SCRYPT, "n", 2 ** 12)
+
+
+# The slowest tests (model retraining, encoder agreement, the worker cluster, the soak, the browser, the language-
+# model server, the whole demo, `taiwa eval`): marked "slow" so `make test-fast` leaves them out of the inner loop.
+# `make test` and CI run everything.
+SLOW_FILES = {"test_soak.py", "test_workers_cluster.py", "test_web_browser.py", "test_web_browser_teamwork.py",
+              "test_web_browser_focus.py", "test_llm.py", "test_encoders.py", "test_intent.py", "test_eval.py",
+              "test_cascade.py", "test_shared_database.py", "test_crash_and_load.py"}
+SLOW_TESTS = {"test_a_full_demo_run_writes_no_secret_anywhere", "test_demo_end_to_end_then_approve_and_send",
+              "test_model_eval_on_the_hand_labelled_set", "test_accuracy_floor_on_a_fixed_held_out_sample"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.path.name in SLOW_FILES or item.originalname in SLOW_TESTS:
+            item.add_marker(pytest.mark.slow)

@@ -50,8 +50,8 @@ def setup(tmp_path, store, cfg):
 
 def test_figures_match_the_hand_count(tmp_path, store, cfg):
     ids = setup(tmp_path, store, cfg)
-    # The team liked post 1 (approved and sent); waiting: the like proposed for post 3 and the reply drafted
-    # for post 5 ("broken lid" is a complaint).
+    # The team liked post 1 (approved and sent); waiting: the likes proposed for posts 2 and 3 (every entry is
+    # someone to thank, a lukewarm one too) and the reply drafted for post 5 ("broken lid" is a complaint).
     like1 = store._scalar("SELECT id FROM actions WHERE post_id = ? AND kind = 'like'", [ids["1"]])
     approval.approve(store, like1, actor="kim")
     senders.send_approved(store, lambda a: senders.OutboxSender(tmp_path / "out.jsonl"))
@@ -66,7 +66,7 @@ def test_figures_match_the_hand_count(tmp_path, store, cfg):
     assert r.reach == 100 + 1000 + 100 + 50 and r.unique_reach == 100 + 1000 + 50
     assert r.engagement == {"likes": 3 + 0 + 1 + 2, "reposts": 1 + 0 + 0 + 2, "replies": 1, "total": 10}
     assert r.sentiment == {"negative": 1, "neutral": 1, "positive": 2}
-    assert r.reacted == 1 and r.reacted_share == 0.25 and r.reactions_waiting == 2
+    assert r.reacted == 1 and r.reacted_share == 0.25 and r.reactions_waiting == 3
     assert r.goals == {"entries": {"goal": 8, "actual": 4, "progress": 0.5},
                        "participants": {"goal": 3, "actual": 3, "progress": 1.0},
                        "unique_reach": {"goal": 2300, "actual": 1150, "progress": 0.5}}

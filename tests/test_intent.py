@@ -27,12 +27,14 @@ def _texts(path: str) -> list[str]:
 
 
 def test_training_posts_share_nothing_with_the_evaluation_set_or_the_demo():
-    train = {_norm(t) for t in _texts("data/intent_train.jsonl")}
+    train = {_norm(t) for t in _texts("data/intent_train.jsonl") + _texts("data/intent_train_voices.jsonl")}
     held_out = [_norm(t) for t in _texts("data/eval/nami_posts.jsonl") + _texts("data/dev/lumo_posts.jsonl")
+                + _texts("data/eval/kirara_posts.jsonl") + _texts("data/eval/uminomori_posts.jsonl")
                 + _texts("data/sample_posts.jsonl")]
-    assert len(train) >= 300
+    assert len(train) >= 600
     assert not train & set(held_out)
-    assert not any("nami" in t or "ナミ" in t or "kettlebird" in t for t in train)
+    assert not any(w in t for t in train for w in ("namiramen", "nami ramen", "ナミラーメン", "kettlebird", "ケトルバード",
+                                                   "kirara", "きらら電", "umi no mori", "海の森"))
 
 
 @pytest.mark.parametrize("text, lang", [("Best customer service ever: 4 emails, zero replies. Amazing.", "en"),
@@ -82,11 +84,18 @@ def test_language_is_told_apart_by_script_or_the_platforms_tag(text, hint, lang)
 def test_the_intent_head_is_reproducible_from_the_packaged_posts(tmp_path):
     from taiwa.models import train_intent
 
+    import numpy as np
+
+    from taiwa.models.sentiment import HEADS_DIR, Head
+
     figures = train_intent.train(tmp_path)
-    assert figures["examples"] >= 300 and figures["cv_accuracy"] >= 0.85
-    assert min(figures["by_language"].values()) >= 0.8
-    assert (tmp_path / "intent.safetensors").exists() and "5-fold" in (tmp_path / "INTENT_CARD.md").read_text()
+    assert figures["examples"] >= 1000 and figures["blind_accuracy"] >= 0.75 and figures["lobo_mean"] >= 0.6
+    assert (tmp_path / "intent.safetensors").exists()
+    assert "Leave one brand out" in (tmp_path / "INTENT_CARD.md").read_text(encoding="utf-8")
     assert intents.load(tmp_path) is not None
+    shipped, rebuilt = Head.load(HEADS_DIR / "intent.safetensors"), Head.load(tmp_path / "intent.safetensors")
+    assert all(np.allclose(a, b, atol=1e-4) and np.allclose(c, d, atol=1e-4)
+               for (a, c), (b, d) in zip(shipped.layers, rebuilt.layers))   # the shipped head, reproduced
 
 
 def test_intent_corrections_from_the_inbox_feed_the_intent_head(tmp_path, cfg, default_model):
@@ -103,10 +112,10 @@ def test_intent_corrections_from_the_inbox_feed_the_intent_head(tmp_path, cfg, d
     store.close()
     out = tmp_path / "heads"
     r = CliRunner().invoke(cli, ["--db", str(cfg.database), "--demo", "model", "train-intent", "--corrections",
-                                 "--out", str(out), "--cache-dir", str(tmp_path / "cache")])
+                                 "--no-lobo", "--out", str(out), "--cache-dir", str(tmp_path / "cache")])
     assert r.exit_code == 0, r.output
     card = (out / "INTENT_CARD.md").read_text(encoding="utf-8")
     assert (out / "intent.safetensors").exists() and "accuracy" in card
     from taiwa.models.sentiment import Head
 
-    assert Head.load(out / "intent.safetensors").meta["cross_validation"]["corrections"] == 1
+    assert Head.load(out / "intent.safetensors").meta["figures"]["corrections"] == 1

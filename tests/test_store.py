@@ -103,3 +103,13 @@ def test_an_incident_counts_each_member_as_it_joins(store):
     assert info["authors"] == len({m["author_id"] for m in members}) == 3
     assert info["first_seen"] == min(m["created_at"] for m in members)
     assert info["last_seen"] == max(m["created_at"] for m in members)
+
+
+@pytest.mark.parametrize("bad", ["None", "/dev/null"])
+def test_a_path_that_is_not_a_database_file_is_refused_with_what_to_do(tmp_path, monkeypatch, bad):
+    from taiwa.errors import StoreError
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(StoreError) as e:
+        Store(bad)
+    assert "taiwa.database" in e.value.hint and not (tmp_path / "None").exists()

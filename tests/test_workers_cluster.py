@@ -123,7 +123,11 @@ def test_three_workers_share_the_work_and_survive_a_kill(pg_url, tmp_path):
     assert lines and max(per_action.values()) == 1
     sent_audit = collections.Counter(r["action_id"] for r in store._rows(
         "SELECT action_id FROM audit WHERE event = 'state:sent'"))
-    assert max(sent_audit.values()) == 1 and set(sent_audit) == set(per_action)
+    assert max(sent_audit.values()) == 1 and set(sent_audit) <= set(per_action)
+    # A worker killed between writing its outbox line and recording it leaves that action for a person
+    # (needs_check, or sending until the lease runs out): written once, never sent again.
+    unsettled = set(per_action) - set(sent_audit)
+    assert all(store.action(a)["state"] in ("needs_check", "sending") for a in unsettled)
     # the dead worker's streams were taken over and read to the end by the others
     leases = {r["name"]: r for r in store.leases()}
     assert all(leases[s]["worker"] != victim_id for s in victim_streams)

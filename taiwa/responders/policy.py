@@ -110,17 +110,24 @@ def decide(post: dict[str, Any], it: intents.Intent, config: Config, campaigns: 
                 return reply("complaint")
             return look([f"praise words that may be sarcasm ({', '.join(repr(m) for m in marks[:2])}), "
                          f"tone {negative:.2f} negative"])
-        if torn >= TORN and signs:
+        if words and negative >= 0.5:
+            return reply("complaint")   # problem words and a negative tone agree, whatever the head says
+        if signs and (torn >= TORN or negative >= NEGATIVE):
             return look([f"praise or a complaint? the head gives complaint {torn:.2f}; "
                          + "; ".join(signs)])
+        if not campaigns and it.name != "campaign" and not addressed(post, config):
+            return Decision([], why="praise of something else, not said to the brand")
         kinds = ["like"] if like_ok else []
         if config.get("responder", "reply_to_praise") and can_reply:
             kinds.append("reply")
         return Decision(kinds, template="campaign" if campaigns else "praise",
                         why="" if kinds else "likes are turned off")
     # other
-    if words and negative >= NEGATIVE and addressed(post, config):
-        return reply("complaint")
+    if words and addressed(post, config):
+        if negative >= 0.4 or probs.get("complaint", 0.0) >= 0.3:
+            return reply("complaint")
+        return look([f"problem words ({', '.join(repr(w) for w in words[:3])}) in a post to the brand that was "
+                     "not read as a complaint"])
     if negative >= LOOK_NEGATIVE and addressed(post, config):
         return look([f"negative ({negative:.2f}) and addressed to the brand, but not read as a complaint"
                      + (": " + "; ".join(signs) if signs else "")])

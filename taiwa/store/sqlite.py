@@ -25,6 +25,12 @@ class SQLiteStore(Store):
             self.clock = clock
         self.path = Path(path)
         self.database = self.path
+        if self.path.name in ("None", "null", "undefined") or str(path).strip() in ("", "."):
+            raise StoreError(f"{str(path)!r} is not a database path (a setting that was never filled in?)",
+                             'set taiwa.database to a file name, e.g. database = "taiwa.db"')
+        if self.path.exists() and not self.path.is_file() and not self.path.is_dir():
+            raise StoreError(f"the database path {self.path} is not a regular file (a device or a pipe)",
+                             "point taiwa.database (or --db) at an ordinary file")
         if self.path.is_dir():
             raise StoreError(f"the database path {self.path} is a folder",
                              "point taiwa.database (or --db) at a file, e.g. taiwa.db inside it")
