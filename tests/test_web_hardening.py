@@ -139,3 +139,22 @@ def test_campaign_csv_keeps_formulas_as_text(tmp_path, store):
     assert report_dir(tmp_path, "WinterCup") == (tmp_path / "reports" / "WinterCup").resolve()
     with pytest.raises(ConfigError):
         report_dir(tmp_path, "../../x")
+
+
+def test_back_links_never_leave_the_site_and_odd_input_is_a_clear_answer(web):
+    """'back' may not point elsewhere (/\\host, /%09/host, //host); notes and presence on an item that does not
+    exist plant nothing; a NUL or hundreds of words in a search answer 200 or 400, never 500."""
+    from taiwa.web.util import local_path
+
+    for bad in ("/\\evil.example", "/%09/evil.example", "/\t/evil.example", "//evil.example", "https://evil.example"):
+        assert local_path(bad) == "/", bad
+    assert local_path("/?kind=reply&q=mug") == "/?kind=reply&q=mug"
+    app, store, _ = web
+    c, token = signed_in(app, "ann")
+    missing = 999_999
+    r = c.post(f"/actions/{missing}/note", data={"csrf": token, "text": "planted", "back": "/"},
+               follow_redirects=False)
+    assert r.status_code in (303, 404) and store.notes([f"action:{missing}"]) == []
+    assert c.post(f"/actions/{missing}/here", data={"csrf": token}).status_code == 404
+    assert c.get("/?q=mug%00grinder").status_code == 200
+    assert c.get("/?q=" + "+".join(["ab"] * 331)).status_code == 400

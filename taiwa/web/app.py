@@ -153,7 +153,10 @@ class Inbox(ListPages, ItemPages):
         if not hmac.compare_digest(str(form.get("csrf", "")), user["csrf"]):
             raise Refused(403, "This form has expired or came from another site (CSRF token missing or wrong). "
                                "Reload the page and try again.")
-        return form
+        # A NUL character is never meant (no database stores it in text the same way): dropped at the edge.
+        from starlette.datastructures import FormData
+
+        return FormData([(k, v.replace("\x00", "") if isinstance(v, str) else v) for k, v in form.multi_items()])
 
     def _back(self, form: Any, default: str = "/") -> str:
         return local_path(str(form.get("back", "")), default)

@@ -230,8 +230,9 @@ class ItemPages:
 
     def _subject(self, store: Store, form: Any, action_id: int) -> str:
         about = str(form.get("about", "action"))
+        action = store.action(action_id)        # NotFound for an item that does not exist: nothing is planted
         if about == "customer":
-            return store.subject_for("person", store.action(action_id)["author_id"])
+            return store.subject_for("person", action["author_id"])
         if about == "action":
             return f"action:{action_id}"
         raise Refused(400, "A note or tag is about this item (action) or the customer.")
@@ -278,6 +279,7 @@ class ItemPages:
         action_id = self._action_id(request)
         store = self.store()
         try:
+            a = store.action(action_id)             # NotFound (404) before anything is written
             if form.get("leave") == "yes":
                 store.leave(action_id, user["name"])
                 return JSONResponse({"ok": True})

@@ -20,6 +20,7 @@ from .util import LIMIT, MAX_ID, MAX_SNOOZE_HOURS, Refused, age, due_phrase, his
 FILTERS = ("platform", "brand", "campaign", "sentiment", "state", "kind", "assigned", "snoozed", "topic", "incident",
            "needs", "view", "q", "tag")
 VIEWS = {"waiting": WAITING_STATES, "approved": ("approved",), "open": OPEN_STATES, "closed": ("rejected", "done")}
+MAX_SEARCH_WORDS = 30
 EVENT_POLL_SECONDS = 0.5
 EVENT_STREAM_SECONDS = 300      # a stream ends after this; the browser's EventSource reconnects by itself
 
@@ -29,7 +30,10 @@ class ListPages:
 
     def filters_of(self, query: str | dict[str, str]) -> dict[str, str]:
         q = dict(parse_qsl(query)) if isinstance(query, str) else query
-        return {k: str(q.get(k, "")) for k in FILTERS}
+        f = {k: str(q.get(k, "")).replace("\x00", "") for k in FILTERS}
+        if len(f["q"].split()) > MAX_SEARCH_WORDS or len(f["q"]) > 500:
+            raise Refused(400, f"Search with at most {MAX_SEARCH_WORDS} words (500 characters).")
+        return f
 
     def list_kwargs(self, f: dict[str, str], user: dict[str, Any]) -> dict[str, Any]:
         """store.inbox() arguments for a filtered list, checked: a bad value is a 400, never a 500."""

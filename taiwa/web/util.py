@@ -96,8 +96,20 @@ class SignInThrottle:
 
 
 def local_path(url: str, default: str = "/") -> str:
-    """A redirect target on this site only: a path, never another host (not "https://…", not "//host")."""
-    return url if url.startswith("/") and not url.startswith("//") else default
+    """A redirect target on this site only: a path, never another host. Browsers read "/\\host", "/\t/host" and
+    "//host" as another site (backslashes become slashes, tabs and newlines are dropped), so any of those, any
+    control character and anything that is not a plain path is replaced by the default."""
+    if not isinstance(url, str) or not url.startswith("/") or len(url) > 2000:
+        return default
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7f for ch in url) or "\\" in url:
+        return default
+    from urllib.parse import unquote
+
+    decoded = unquote(url)
+    squeezed = "".join(ch for ch in decoded if ord(ch) >= 0x20 and ord(ch) != 0x7f).replace("\\", "/")
+    if squeezed.startswith("//") or url.startswith("//") or "://" in decoded.split("?", 1)[0]:
+        return default
+    return url
 
 
 def age(iso: str | None, now: dt.datetime) -> str:
