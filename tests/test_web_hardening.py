@@ -158,3 +158,19 @@ def test_back_links_never_leave_the_site_and_odd_input_is_a_clear_answer(web):
     assert c.post(f"/actions/{missing}/here", data={"csrf": token}).status_code == 404
     assert c.get("/?q=mug%00grinder").status_code == 200
     assert c.get("/?q=" + "+".join(["ab"] * 331)).status_code == 400
+
+
+def test_a_burst_of_sign_ins_is_counted_before_any_password_is_hashed():
+    """30 attempts that arrive together (29 wrong, then the right one): each is counted as it starts, so only the
+    first five are checked at all and the right password in the burst is refused; at most two hashes run at once."""
+    from taiwa.web.util import SignInThrottle
+
+    t = SignInThrottle()
+    allowed = [t.begin("ann", "10.0.0.1") == 0 for _ in range(30)]
+    assert sum(allowed) == 5 and allowed[-1] is False
+    assert t.hashing.acquire(blocking=False) and t.hashing.acquire(blocking=False)
+    assert not t.hashing.acquire(blocking=False)          # a third concurrent hash is answered 429
+    fresh = SignInThrottle()
+    assert fresh.begin("bob", "10.0.0.2") == 0
+    fresh.succeeded("bob", "10.0.0.2")
+    assert fresh.failures.get(("address", "10.0.0.2")) == [] and ("account", "bob") not in fresh.failures

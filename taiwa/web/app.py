@@ -190,7 +190,16 @@ class Inbox(ListPages, ItemPages):
         name, password = str(form.get("name", "")).strip(), str(form.get("password", ""))
         nxt = local_path(str(form.get("next", "/")))
         address = request.client.host if request.client else "?"
-        wait = self.throttle.wait(name, address)
+        if not self.throttle.hashing.acquire(blocking=False):
+            return self._login_again(request, nxt, 429, "Too many sign-ins at this moment. Try again in a few "
+                                                        "seconds.")
+        try:
+            return await self._check_login(request, name, password, nxt, address)
+        finally:
+            self.throttle.hashing.release()
+
+    async def _check_login(self, request: Request, name: str, password: str, nxt: str, address: str) -> Response:
+        wait = self.throttle.begin(name, address)     # counted before the hash, not after
         if wait:
             return self._login_again(request, nxt, 429, f"Too many failed sign-ins. Try again in {math.ceil(wait)} s.")
 
@@ -205,9 +214,8 @@ class Inbox(ListPages, ItemPages):
 
         user, session = await run_in_threadpool(check)
         if user is None:
-            self.throttle.failed(name, address)
             return self._login_again(request, nxt, 401, "Wrong name or password (or the account is disabled).")
-        self.throttle.succeeded(name)
+        self.throttle.succeeded(name, address)
         resp = RedirectResponse(nxt, status_code=303)
         resp.set_cookie(SESSION_COOKIE, session, httponly=True, samesite="strict", secure=self.secure_cookies,
                         max_age=12 * 3600)

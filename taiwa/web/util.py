@@ -70,7 +70,9 @@ class SignInThrottle:
         self.free = {"account": free_per_account, "address": free_per_address}
         self.window, self.now = window, now
         self.failures: dict[tuple[str, str], list[float]] = {}
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()
+        # scrypt takes 128 MiB and a few hundred ms per check: at most this many at once, the rest answered 429.
+        self.hashing = threading.BoundedSemaphore(2)
 
     def wait(self, account: str, address: str) -> float:
         """Seconds to wait before this sign-in may be tried (0: go ahead)."""
@@ -85,14 +87,28 @@ class SignInThrottle:
                     longest = max(longest, times[-1] + min(30 * 2 ** over, 900) - now)
             return max(0.0, longest)
 
+    def begin(self, account: str, address: str) -> float:
+        """Check and count in one step, before the password is hashed: a burst of simultaneous attempts cannot
+        all pass the check before any of them is counted. Returns the seconds to wait (0: go ahead, counted as a
+        failure until `succeeded` clears it)."""
+        with self.lock:
+            wait = self.wait(account, address)
+            if not wait:
+                for key in (("account", account.lower()), ("address", address)):
+                    self.failures.setdefault(key, []).append(self.now())
+            return wait
+
     def failed(self, account: str, address: str) -> None:
         with self.lock:
             for key in (("account", account.lower()), ("address", address)):
                 self.failures.setdefault(key, []).append(self.now())
 
-    def succeeded(self, account: str) -> None:
+    def succeeded(self, account: str, address: str = "") -> None:
         with self.lock:
             self.failures.pop(("account", account.lower()), None)
+            times = self.failures.get(("address", address))
+            if times:
+                times.pop()        # the attempt counted by begin() was not a failure
 
 
 def local_path(url: str, default: str = "/") -> str:
