@@ -274,3 +274,16 @@ vertical-align:top}}th{{background:#f6f6f6}}.legend span{{display:inline-block;w
 <p>Exports: <a href="summary.json">summary.json</a> · <a href="entries.csv">entries.csv</a></p>
 </body></html>
 """
+
+
+def refresh_written_reports(store: Store, config) -> list[Path]:
+    """Rewrite every campaign report already written to disk from what the store holds now (after `taiwa
+    forget`, no file may still name the person); returns the folders rewritten."""
+    done = []
+    for c in config.campaigns:
+        folder = report_dir(config.data_dir, c.name)
+        if folder.exists():
+            write(build(store, c, own_handles=config.brand_handles), folder, store.campaign_entries(c.name),
+                  config.brand_handles)
+            done.append(folder)
+    return done

@@ -690,7 +690,11 @@ def forget(ctx: Ctx, handle: str, platform: str | None, yes: bool, actor: str) -
     for a in authors:
         counts = store.forget_author(a["id"], actor)
         console.print(f"erased @{esc(a['handle'])} on {esc(a['platform'])}: {counts['posts']} posts, {counts['actions']} "
-                      f"actions, {counts['followups']} follow-ups")
+                      f"actions, {counts['followups']} follow-ups, {counts['notes']} notes, {counts['tags']} tags")
+    from .. import campaigns
+
+    for folder in campaigns.refresh_written_reports(store, ctx.config):
+        console.print(f"rewrote the campaign report in {esc(str(folder))} without them")
     console.print("[dim]Replies already written to an outbox file or posted on a platform are not touched: "
                   f"check {ctx.config.outbox} and the platform itself.[/]")
 

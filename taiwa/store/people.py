@@ -129,13 +129,23 @@ class PeopleMixin:
             action_ids = [r["id"] for r in self._rows(f"SELECT id FROM actions WHERE post_id IN ({marks})", post_ids)]
             amarks = ",".join("?" * len(action_ids)) or "NULL"
             counts = {"posts": len(post_ids), "actions": len(action_ids)}
-            # Audit rows about their actions keep who/when/state, lose any text (edits quote the reply).
-            self._x(f"UPDATE audit SET before = CASE WHEN event = 'edited' THEN '' ELSE before END, "
-                            f"after = CASE WHEN event = 'edited' THEN '' ELSE after END, detail = '' "
-                            f"WHERE action_id IN ({amarks})", action_ids)
+            # Audit rows about their actions keep who, when and the state change; any text goes (edits quote the
+            # reply, notes and tags their words, saved replies the name).
+            self._x(f"UPDATE audit SET before = CASE WHEN event LIKE 'state:%' THEN before ELSE '' END, "
+                    f"after = CASE WHEN event LIKE 'state:%' THEN after ELSE '' END, detail = '' "
+                    f"WHERE action_id IN ({amarks})", action_ids)
             counts["followups"] = self._x(
                 f"DELETE FROM followups WHERE author_id = ? OR action_id IN ({amarks})", [author_id, *action_ids]
             ).rowcount
+            # The team's notes and tags about them or their drafts, and the audit rows that quote those.
+            person = self._scalar("SELECT coalesce(person, id) FROM authors WHERE id = ?", [author_id]) or author_id
+            subjects = sorted({f"person:{author_id}", f"person:{person}", *(f"action:{a}" for a in action_ids)})
+            smarks = ",".join("?" * len(subjects))
+            counts["notes"] = self._x(f"DELETE FROM notes WHERE subject IN ({smarks})", subjects).rowcount
+            counts["tags"] = self._x(f"DELETE FROM labels WHERE subject IN ({smarks})", subjects).rowcount
+            self._x(f"UPDATE audit SET before = '', after = '', detail = '' WHERE detail IN ({smarks})", subjects)
+            self._x(f"DELETE FROM corrections WHERE post_id IN ({marks})", post_ids)
+            self._x(f"DELETE FROM incident_posts WHERE post_id IN ({marks})", post_ids)
             for table, col in (("actions", "post_id"), ("sentiments", "post_id"), ("priorities", "post_id"),
                                ("campaign_posts", "post_id")):
                 self._x(f"DELETE FROM {table} WHERE {col} IN ({marks})", post_ids)
