@@ -174,3 +174,18 @@ def test_a_burst_of_sign_ins_is_counted_before_any_password_is_hashed():
     assert fresh.begin("bob", "10.0.0.2") == 0
     fresh.succeeded("bob", "10.0.0.2")
     assert fresh.failures.get(("address", "10.0.0.2")) == [] and ("account", "bob") not in fresh.failures
+
+
+def test_big_bodies_and_fields_are_refused_before_any_work(web):
+    """A 300 MB multipart body or a 1 MB field to /login is answered 413 without being read or stored; a long edit
+    of a reply is refused with its size."""
+    app, store, _ = web
+    c = TestClient(app, base_url="http://127.0.0.1")
+    r = c.post("/login", content=b"x" * (2 * 1024 * 1024),
+               headers={"content-type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 413
+    ann, token = signed_in(app, "ann")
+    aid = action_id(store, "dan")
+    r = ann.post(f"/actions/{aid}/save", data={"csrf": token, "text": "a." * 15_000, "back": "/"},
+                 follow_redirects=False)
+    assert r.status_code == 413 and store.action(aid)["text"] != "a." * 15_000

@@ -38,8 +38,8 @@ from ..responders.drafts import LIMITS, X_URL_LENGTH
 from ..store import ROLES, STATES, Store
 from .item import ItemPages
 from .listing import ListPages
-from .util import (FLASH_COOKIE, LOGIN_CSRF_COOKIE, SESSION_COOKIE, SNOOZE_CHOICES, TEMPLATES, Refused,
-                   SecurityHeaders, SignInThrottle, histogram_svg, local_path, web_url)
+from .util import (FLASH_COOKIE, LOGIN_CSRF_COOKIE, MAX_FIELD, SESSION_COOKIE, SNOOZE_CHOICES, TEMPLATES, BodyLimit,
+                   Refused, SecurityHeaders, SignInThrottle, histogram_svg, local_path, web_url)
 
 __all__ = ["create_app", "Inbox", "SignInThrottle", "histogram_svg", "response_metrics", "local_path"]
 
@@ -92,6 +92,7 @@ class Inbox(ListPages, ItemPages):
             r("/audit", self.audit, methods=["GET"]),
         ], exception_handlers={Refused: self._refused})
         self.app.add_middleware(SecurityHeaders)
+        self.app.add_middleware(BodyLimit)
 
     # ------------------------------------------------------------------ plumbing
     def store(self) -> Store:
@@ -153,8 +154,13 @@ class Inbox(ListPages, ItemPages):
         if not hmac.compare_digest(str(form.get("csrf", "")), user["csrf"]):
             raise Refused(403, "This form has expired or came from another site (CSRF token missing or wrong). "
                                "Reload the page and try again.")
-        # A NUL character is never meant (no database stores it in text the same way): dropped at the edge.
+        # A NUL character is never meant (no database stores it in text the same way): dropped at the edge. No
+        # field a person types is longer than MAX_FIELD.
         from starlette.datastructures import FormData
+
+        for key, value in form.multi_items():
+            if isinstance(value, str) and len(value) > MAX_FIELD:
+                raise Refused(413, f"The field {key!r} is {len(value):,} characters; at most {MAX_FIELD:,} are taken.")
 
         return FormData([(k, v.replace("\x00", "") if isinstance(v, str) else v) for k, v in form.multi_items()])
 

@@ -10,6 +10,7 @@ import math
 from typing import Any, Callable
 from urllib.parse import quote
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -118,14 +119,26 @@ class ItemPages:
         action_id = self._action_id(request)
         back = self._back(form)
         wants_json = request.headers.get("accept", "").startswith("application/json")
-        store = self.store()
+
+        def work() -> tuple[str, str]:
+            # Off the event loop: the database and the length count (twitter-text) must never hold up other
+            # people's pages, /login included.
+            store = self.store()
+            try:
+                seen = self.list_ids(store, back, user) if then == "next" and not wants_json else None
+                message = do(store, user, form, action_id)
+                if wants_json:
+                    return message, ""
+                target = (self.next_page(store, action_id, back, user, seen) if then == "next" else
+                          f"/actions/{action_id}?back={quote(back, safe='')}" if then == "here" else back)
+                return message, target
+            finally:
+                store.close()
+
         try:
-            seen = self.list_ids(store, back, user) if then == "next" and not wants_json else None
-            message = do(store, user, form, action_id)
+            message, target = await run_in_threadpool(work)
             if wants_json:
                 return JSONResponse({"ok": True, "message": message})
-            target = (self.next_page(store, action_id, back, user, seen) if then == "next" else
-                      f"/actions/{action_id}?back={quote(back, safe='')}" if then == "here" else back)
         except TaiwaError as e:
             if wants_json:
                 return JSONResponse({"ok": False, "message": f"#{action_id} not done: {e.message}"},
@@ -136,8 +149,6 @@ class ItemPages:
                                            "text is kept below it to paste back.")
             return self.redirect(f"/actions/{action_id}?back={quote(back, safe='')}",
                                  flash=f"Not done: {e.message}" + (f" — {e.hint}" if e.hint else ""))
-        finally:
-            store.close()
         return self.redirect(target, flash=message)
 
     async def approve(self, request: Request) -> Response:

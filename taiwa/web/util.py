@@ -37,6 +37,52 @@ def web_url(url: str | None) -> str:
     return url if url.lower().startswith(("https://", "http://")) else ""
 
 
+MAX_BODY = 256 * 1024       # no form of the inbox sends more; a bigger body is refused before it is read
+MAX_FIELD = 20_000          # characters in one field (a reply is at most a few hundred)
+
+
+class BodyLimit:
+    """ASGI middleware: a request body over MAX_BODY is answered 413 before it is parsed or stored anywhere, by
+    its Content-Length or, without one, as soon as the bytes read pass the limit."""
+
+    def __init__(self, app, max_bytes: int = MAX_BODY):
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        length = dict(scope.get("headers") or []).get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
+            return await _too_large(send)
+        seen = 0
+
+        async def counted():
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise TooLarge()
+            return message
+
+        try:
+            await self.app(scope, counted, send)
+        except TooLarge:
+            await _too_large(send)
+
+
+class TooLarge(Exception):
+    pass
+
+
+async def _too_large(send) -> None:
+    body = b"Request body too large for the inbox."
+    await send({"type": "http.response.start", "status": 413,
+                "headers": [(b"content-type", b"text/plain; charset=utf-8"),
+                            (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
 class SecurityHeaders:
     """ASGI middleware: the base security headers on every response, including 404s and redirects."""
 
