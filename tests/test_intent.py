@@ -88,10 +88,10 @@ def test_the_intent_head_is_reproducible_from_the_packaged_posts(tmp_path):
 
     from taiwa.models.sentiment import HEADS_DIR, Head
 
-    figures = train_intent.train(tmp_path)
-    assert figures["examples"] >= 1000 and figures["blind_accuracy"] >= 0.75 and figures["lobo_mean"] >= 0.6
+    figures = train_intent.train(tmp_path, lobo=False)     # the leave-one-brand-out fits do not change the head
+    assert figures["examples"] >= 1000 and figures["blind_accuracy"] >= 0.75
     assert (tmp_path / "intent.safetensors").exists()
-    assert "Leave one brand out" in (tmp_path / "INTENT_CARD.md").read_text(encoding="utf-8")
+    assert "Blind part" in (tmp_path / "INTENT_CARD.md").read_text(encoding="utf-8")
     assert intents.load(tmp_path) is not None
     shipped, rebuilt = Head.load(HEADS_DIR / "intent.safetensors"), Head.load(tmp_path / "intent.safetensors")
     assert all(np.allclose(a, b, atol=1e-4) and np.allclose(c, d, atol=1e-4)
