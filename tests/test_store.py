@@ -113,3 +113,17 @@ def test_a_path_that_is_not_a_database_file_is_refused_with_what_to_do(tmp_path,
     with pytest.raises(StoreError) as e:
         Store(bad)
     assert "taiwa.database" in e.value.hint and not (tmp_path / "None").exists()
+
+
+def test_a_nul_character_in_a_record_never_fails_its_batch(store, tmp_path):
+    """PostgreSQL refuses NUL in text: the character is dropped at the edge, the record and its batch are kept."""
+    import datetime as dt
+
+    from taiwa.listeners.base import Author, Post
+
+    when = dt.datetime(2026, 5, 1, tzinfo=dt.timezone.utc)
+    posts = [Post("x", "1", Author("9", "am\x00y", name="A\x00my"), "my mug\x00 cracked", when),
+             Post("x", "2", Author("8", "bob"), "fine", when)]
+    assert store.ingest(posts, listener="t", cursor="c").new == 2
+    assert store._scalar("SELECT text FROM posts WHERE platform_id = '1'") == "my mug cracked"
+    assert store.cursor("t") == "c"

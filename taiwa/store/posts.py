@@ -19,6 +19,10 @@ class IngestResult:
     problems: int
 
 
+def _nul(value: str) -> str:
+    return value.replace("\x00", "") if "\x00" in value else value
+
+
 class PostsMixin:
     # ---------------------------------------------------------------- ingest
     def ingest(self, posts: Sequence[Post], *, listener: str, cursor: str | None,
@@ -34,11 +38,14 @@ class PostsMixin:
         author_rows, post_rows = {}, []
         for p in posts:
             a = p.author
-            aid = f"{p.platform}:{a.platform_id}"
-            author_rows[aid] = (aid, p.platform, a.platform_id, a.handle, a.name, int(a.followers),
-                                int(a.verified), stamp, stamp)
-            post_rows.append((p.platform, p.platform_id, aid, p.text, p.lang, now_iso(p.created_at), p.url,
-                              p.conversation_id, p.in_reply_to_id, int(p.is_repost), int(p.can_reply),
+            aid = f"{p.platform}:{_nul(a.platform_id)}"
+            # A NUL character means nothing in a post and PostgreSQL refuses it in text: dropped here, for both
+            # databases, so one such record never fails its batch.
+            author_rows[aid] = (aid, p.platform, _nul(a.platform_id), _nul(a.handle), _nul(a.name),
+                                int(a.followers), int(a.verified), stamp, stamp)
+            post_rows.append((p.platform, _nul(p.platform_id), aid, _nul(p.text), _nul(p.lang), now_iso(p.created_at),
+                              _nul(p.url), _nul(p.conversation_id), _nul(p.in_reply_to_id), int(p.is_repost),
+                              int(p.can_reply),
                               int(p.likes), int(p.reposts), int(p.replies),
                               _to_json(p.hashtags), _to_json(p.mentions), listener, _raw_json(p.raw), stamp,
                               p.audience))
