@@ -127,3 +127,18 @@ def test_a_nul_character_in_a_record_never_fails_its_batch(store, tmp_path):
     assert store.ingest(posts, listener="t", cursor="c").new == 2
     assert store._scalar("SELECT text FROM posts WHERE platform_id = '1'") == "my mug cracked"
     assert store.cursor("t") == "c"
+
+
+def test_three_processes_opening_a_new_database_at_once_all_succeed(tmp_path):
+    """What compose does on an empty volume: `run`, `serve` and a command open the same new file together."""
+    import subprocess
+    import sys
+
+    for round_ in range(5):
+        db = tmp_path / f"new{round_}.db"
+        code = f"from taiwa.store import Store; Store({str(db)!r}).close(); print('ok')"
+        procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True) for _ in range(3)]
+        outs = [p.communicate(timeout=120) for p in procs]
+        assert all(p.returncode == 0 for p in procs), [err[-300:] for _, err in outs]
+        assert Store(db).count("posts") == 0

@@ -4,6 +4,7 @@ the CLI can share it on one machine."""
 from __future__ import annotations
 
 import sqlite3
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -68,13 +69,27 @@ class SQLiteStore(Store):
             self._migrate()
 
     def _migrate(self) -> None:
+        """Bring the schema up to date. Several processes may open a new file at once (compose starts `run` and
+        `serve` together): a step another process applied a moment before fails here with "already exists", and
+        is then found applied on the next look."""
         known = {m.name for m in migrations._migrations}
-        applied = {m.name for m in migrations.applied(self.db)}
-        newer = applied - known
-        if newer:
-            raise StoreError(f"{self.path} was written by a newer taiwa (schema steps {sorted(newer)})",
-                             "upgrade taiwa (pip install -U taiwa) before opening this database")
-        migrations.apply(self.db)
+        for attempt in range(20):
+            applied = {m.name for m in migrations.applied(self.db)}
+            newer = applied - known
+            if newer:
+                raise StoreError(f"{self.path} was written by a newer taiwa (schema steps {sorted(newer)})",
+                                 "upgrade taiwa (pip install -U taiwa) before opening this database")
+            try:
+                migrations.apply(self.db)
+                return
+            except sqlite3.OperationalError as e:
+                if "already exists" not in str(e) and "duplicate column" not in str(e) and "locked" not in str(e):
+                    raise
+                if self.db.conn.in_transaction:
+                    self.db.conn.execute("ROLLBACK")
+                threading.Event().wait(0.05 * (attempt + 1))   # the other process is finishing the same step
+        raise StoreError(f"{self.path}: the schema could not be brought up to date while other processes opened it",
+                         "start taiwa again")
 
     def close(self) -> None:
         self.db.close()
