@@ -163,3 +163,18 @@ def test_escalated_posts_rank_first_with_the_rule_in_their_why_and_the_json_fiel
     assert critic["escalated"] is True and set(critic["rules"]) == {"critic", "big account"} and critic["tags"] == ["press"]
     assert critic["platform_id"] == "2"
     store.close()
+
+
+def test_a_keyword_with_too_many_wildcards_is_refused_at_load(tmp_path):
+    """Eight `*` in one keyword took 6 s a post (200 hung `listen`): refused with what to do instead."""
+    import pytest
+
+    from taiwa import config as config_mod
+    from taiwa.errors import ConfigError
+
+    raw = {"brands": [{"name": "B", "handles": ["b"]}],
+           "rules": [{"name": "greedy", "when": {"keywords": ["a * b * c * d * e * f * g * h *"]},
+                      "then": {"escalate": True}}]}
+    with pytest.raises(ConfigError) as e:
+        config_mod.parse(raw, base_dir=tmp_path)
+    assert "wildcards" in e.value.problem and e.value.key.endswith("keywords")

@@ -168,6 +168,9 @@ class RuleSet:
         return evidence
 
 
+MAX_WILDCARDS = 3
+
+
 def _keyword_pattern(words: list[str]) -> re.Pattern | None:
     """One pattern for a rule's keywords: Latin words match whole words (\"sue\" not in \"issue\"), others as
     substrings (Japanese has no spaces). A `*` stands for a few more letters or words within one sentence:
@@ -219,6 +222,11 @@ def parse_rules(raw: Any, builtin_names: list[str], file: str, topics: Sequence[
             if bad:
                 raise ConfigError(file, f"{where}.when.{key}", f"unknown value(s) {bad}",
                                   f"use: {', '.join(allowed) or '(no [[topics]] are declared)'}")
+        for word in when.get("keywords", []):
+            if word.count("*") > MAX_WILDCARDS:
+                raise ConfigError(file, f"{where}.when.keywords", f"{word!r} has {word.count('*')} wildcards; at most "
+                                  f"{MAX_WILDCARDS} are allowed in one keyword (each one multiplies the work per post)",
+                                  'split it into shorter keywords, e.g. "cancel* my * membership"')
         if not when:
             raise ConfigError(file, f"{where}.when", "a rule needs at least one condition",
                               "when = { followers_at_least = 50000 }")
