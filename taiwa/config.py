@@ -411,14 +411,15 @@ RANGES: dict[str, tuple[float | None, float | None, bool]] = {
     "model.batch_size": AT_LEAST_1, "model.max_length": (8, 512, False),
     "priority.recency_half_life_hours": POSITIVE, "priority.reach_full_at_followers": (2, None, False),
     "responder.memory_days": AT_LEAST_0, "responder.memory_items": AT_LEAST_0,
-    "interval_minutes": POSITIVE, "process_seconds": POSITIVE, "send_seconds": POSITIVE,
+    "interval_minutes": (0.001, 7 * 24 * 60, False), "process_seconds": POSITIVE, "send_seconds": POSITIVE,
     "followup_minutes": POSITIVE, "snapshot_minutes": POSITIVE, "heartbeat_seconds": POSITIVE,
     "lock_stale_seconds": POSITIVE, "lease_seconds": POSITIVE, "checkin_hours": POSITIVE,
     "reminder_days": POSITIVE, "wait_days": POSITIVE,
     "topic_threshold": (0, 20, False), "incident_window_hours": POSITIVE, "incident_similarity": (-1, 1, False),
     "incident_alert_at": (2, None, False), "escalated_hours": POSITIVE, "complaint_hours": POSITIVE,
     "question_hours": POSITIVE, "other_hours": POSITIVE, "raw_days": AT_LEAST_0, "nothing_days": AT_LEAST_0,
-    "failing_runs": AT_LEAST_1, "max_pause_hours": POSITIVE, "retention_hours": POSITIVE, "answer_threshold": (-1, 1, False), "timeout_seconds": POSITIVE, "monthly_read_budget": AT_LEAST_0, "monthly_write_budget": AT_LEAST_0, "query_max_length": AT_LEAST_1,
+    "failing_runs": AT_LEAST_1, "max_pause_hours": POSITIVE, "retention_hours": POSITIVE, "answer_threshold": (-1, 1, False), "timeout_seconds": POSITIVE, "monthly_read_budget": (0, 10**9, False), "monthly_write_budget": (0, 10**9, False),
+    "query_max_length": AT_LEAST_1,
     "max_pages_per_run": AT_LEAST_1, "page_size": AT_LEAST_1, "own_posts_checked": AT_LEAST_0,
     "max_posts_per_run": AT_LEAST_1, "first_run_days": AT_LEAST_0,
 }
@@ -498,10 +499,17 @@ def _unknown_key_hint(where: str, key: str, spec: dict[str, Setting]) -> str:
 
 
 def _check_template(file: str, key: str, text: str) -> None:
+    if "\x00" in text or any(ord(ch) < 0x20 and ch not in "\n\t" for ch in text):
+        raise ConfigError(file, key, "the template holds a control character (a NUL or similar)",
+                          "retype the text; only line breaks and tabs are allowed")
     try:
-        fields = {f for _, f, _, _ in string.Formatter().parse(text) if f is not None}
+        parts = list(string.Formatter().parse(text))
+        fields = {f for _, f, _, _ in parts if f is not None}
     except ValueError as e:
         raise ConfigError(file, key, f"template is not valid: {e}", "use {name}-style fields; write {{ for a brace")
+    if any(f is not None and (spec or conv) for _, f, spec, conv in parts):
+        raise ConfigError(file, key, "template fields may not carry a format or a conversion ({name!r}, {name:>9})",
+                          "write plain fields such as {name}; {{ for a brace")
     unknown = fields - TEMPLATE_FIELDS
     if unknown:
         raise ConfigError(file, key, f"unknown template field(s) {sorted(unknown)}",

@@ -114,13 +114,13 @@ BRAND = '[[brands]]\nname = "Lumen Tea"\n'
 
 @pytest.mark.parametrize("text, key, words", [
     ("[platforms.replay]\ninterval_minutes = -1\n", "platforms.replay.interval_minutes", "out of range"),
-    ("[platforms.x]\ninterval_minutes = 0\n", "platforms.x.interval_minutes", "more than 0"),
+    ("[platforms.x]\ninterval_minutes = 0\n", "platforms.x.interval_minutes", "at least 0.001"),
     ("[priority]\nreach_full_at_followers = 0\n", "priority.reach_full_at_followers", "at least 2"),
     ("[priority]\nreach_full_at_followers = -5\n", "priority.reach_full_at_followers", "out of range"),
     ("[priority.weights]\nsentiment = nan\n", "priority.weights.sentiment", "not a finite number"),
     ("[priority.weights]\nreach = inf\n", "priority.weights.reach", "not a finite number"),
-    ("[templates.complaint]\nen = \"Hi {name:d}\"\n", "templates.complaint.en", "cannot be filled in"),
-    ("[templates.complaint]\nen = \"Hi {name!z}\"\n", "templates.complaint.en", "cannot be filled in"),
+    ("[templates.complaint]\nen = \"Hi {name:d}\"\n", "templates.complaint.en", "format or a conversion"),
+    ("[templates.complaint]\nen = \"Hi {name!z}\"\n", "templates.complaint.en", "format or a conversion"),
     ("[responder]\nmemory_days = -3\n", "responder.memory_days", "at least 0"),
     ("[platforms.x]\nmonthly_read_budget = -1\n", "platforms.x.monthly_read_budget", "at least 0"),
     ("[daemon]\nprocess_seconds = -0.5\n", "daemon.process_seconds", "more than 0"),
@@ -139,3 +139,18 @@ def test_a_config_without_brands_is_refused(tmp_path):
     with pytest.raises(ConfigError) as e:
         config_mod.load(write(tmp_path, "[model]\nbatch_size = 8\n"))
     assert e.value.key == "brands" and "[[brands]]" in e.value.fix
+
+
+@pytest.mark.parametrize("text, key, words", [
+    ("[platforms.replay]\ninterval_minutes = 1e-9\n", "platforms.replay.interval_minutes", "out of range"),
+    ("[platforms.x]\nmonthly_read_budget = 1180591620717411303424\n", "platforms.x.monthly_read_budget",
+     "out of range"),
+    ('[templates.praise]\nen = "Thanks {name!r}!"\n', "templates.praise.en", "conversion"),
+    ('[templates.praise]\nen = "Thanks\\u0000 {name}!"\n', "templates.praise.en", "control character"),
+])
+def test_implausible_values_are_refused_at_load(tmp_path, text, key, words):
+    path = tmp_path / "taiwa.toml"
+    path.write_text(BRAND + text, encoding="utf-8")
+    with pytest.raises(ConfigError) as e:
+        config_mod.load(path)
+    assert e.value.key == key and words in e.value.problem
