@@ -155,3 +155,18 @@ def test_any_json_object_is_a_post_or_a_named_record_error(obj):
         assert str(e)           # a reason a person can read
         return
     assert post.platform_id and post.author.handle and post.created_at.tzinfo is not None
+
+
+def test_a_compressed_or_utf16_file_gets_one_clear_error(tmp_path, store):
+    import gzip
+
+    from taiwa.listeners.replay import ReplayListener
+
+    line = json.dumps(record(1, "hello")) + "\n"
+    gz = tmp_path / "export.jsonl"
+    gz.write_bytes(gzip.compress(line.encode()))
+    u16 = tmp_path / "utf16.jsonl"
+    u16.write_bytes(line.encode("utf-16"))
+    report = listen(store, [ReplayListener(gz), ReplayListener(u16)])
+    assert "gzip-compressed" in report.failed[f"replay:{gz.resolve()}"] and "gunzip" in report.failed[f"replay:{gz.resolve()}"]
+    assert "UTF-16" in report.failed[f"replay:{u16.resolve()}"] and not report.problems

@@ -276,6 +276,7 @@ class ReplayListener:
         with fh:
             head = fh.read(HEAD_BYTES)
             fh.seek(0)
+            _whole_file_problem(self.path, head)
             ident = {"dev": st.st_dev, "ino": st.st_ino, "head": hashlib.sha256(head).hexdigest()[:32],
                      "head_len": len(head)}
             pos, problems = self._resume(cursor, st.st_size, head, ident)
@@ -486,6 +487,17 @@ class ReplayListener:
                 yield Batch(posts, self._cursor(ident, offset=1, line=0, item=item), problems)
                 posts, problems = [], []
         yield Batch(posts, self._cursor(ident, offset=1, line=0, item=max(item, done)), problems)
+
+
+def _whole_file_problem(path: Path, head: bytes) -> None:
+    """A file that is not UTF-8 text at all gets one clear error instead of a complaint about every line."""
+    if head[:2] == b"\x1f\x8b":
+        raise ReplayFileError(f"{path}: the file is gzip-compressed", f"decompress it first: gunzip -k {path}")
+    if head[:4] in (b"PK\x03\x04",):
+        raise ReplayFileError(f"{path}: the file is a zip archive", "unzip it and list the files inside")
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff") or (len(head) > 3 and head[1:4:2] == b"\x00\x00"):
+        raise ReplayFileError(f"{path}: the file is UTF-16 text; replay files are UTF-8",
+                              f"convert it: iconv -f UTF-16 -t UTF-8 {path} > {path.stem}.utf8{path.suffix}")
 
 
 def _all_rows(parts: list[tuple[int, bytes]], width: int) -> bool:
