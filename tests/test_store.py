@@ -142,3 +142,13 @@ def test_three_processes_opening_a_new_database_at_once_all_succeed(tmp_path):
         outs = [p.communicate(timeout=120) for p in procs]
         assert all(p.returncode == 0 for p in procs), [err[-300:] for _, err in outs]
         assert Store(db).count("posts") == 0
+
+
+@pytest.mark.parametrize("name", ["\u0430dmin", "ｄｅｍｏ", "ADMIN", "ad min", "x" * 40])
+def test_look_alike_user_names_are_refused(tmp_path, name):
+    from taiwa.errors import ValidationError
+
+    s = Store(tmp_path / "t.db")
+    s.add_user("admin", "admin", "long-enough-password", "test")
+    with pytest.raises(ValidationError):
+        s.add_user(name, "viewer", "long-enough-password", "test")

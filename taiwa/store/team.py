@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
+import secrets
 from typing import Any
 
 from ..errors import NotFound, ValidationError
-from .common import (ROLES, SESSION_HOURS)
-import secrets
+from .common import ROLES, SESSION_HOURS
 
 from .passwords import _dummy_hash, _token_hash, check_password, hash_password, needs_rehash
+
+
+USER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}")
 
 
 class TeamMixin:
@@ -17,13 +21,15 @@ class TeamMixin:
     def add_user(self, name: str, role: str, password: str, actor: str) -> None:
         if role not in ROLES:
             raise ValidationError(f"unknown role {role!r}", f"use one of: {', '.join(ROLES)}")
-        if not name or not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
-            raise ValidationError(f"user name {name!r} is not allowed", "use letters, digits, '.', '-' and '_'")
+        # Plain ASCII only, so nobody can be "аdmin" (a Cyrillic а), "ｄｅｍｏ" or "ADMIN" beside "admin".
+        if not USER_NAME.fullmatch(name or ""):
+            raise ValidationError(f"user name {name!r} is not allowed",
+                                  "use 1–32 plain letters a–z, digits, '.', '-' and '_' (no accents, no other scripts)")
         if len(password) < 10:
             raise ValidationError("the password is shorter than 10 characters", "choose a longer one")
         with self.atomic():
-            if self._one("SELECT 1 FROM users WHERE name = ?", [name]):
-                raise ValidationError(f"user {name!r} already exists",
+            if self._one("SELECT 1 FROM users WHERE lower(name) = lower(?)", [name]):
+                raise ValidationError(f"user {name!r} already exists (names are the same in any case)",
                                       "`taiwa user passwd` changes a password, `taiwa user role` a role")
             self._x("INSERT INTO users (name, role, password_hash, created_at) VALUES (?, ?, ?, ?)",
                             [name, role, hash_password(password), self.stamp()])
