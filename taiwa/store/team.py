@@ -9,9 +9,7 @@ from typing import Any
 
 from ..errors import NotFound, ValidationError
 from .common import ROLES, SESSION_HOURS
-
 from .passwords import _dummy_hash, _token_hash, check_password, hash_password, needs_rehash
-
 
 USER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}")
 
