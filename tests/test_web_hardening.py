@@ -189,3 +189,20 @@ def test_big_bodies_and_fields_are_refused_before_any_work(web):
     r = ann.post(f"/actions/{aid}/save", data={"csrf": token, "text": "a." * 15_000, "back": "/"},
                  follow_redirects=False)
     assert r.status_code == 413 and store.action(aid)["text"] != "a." * 15_000
+
+
+def test_the_live_stream_ends_at_once_when_the_account_is_disabled(web):
+    import threading
+    import time
+
+    app, store, _ = web
+    c, _ = signed_in(app, "rob")
+
+    def disable():
+        threading.Event().wait(1.0)
+        store.set_user("rob", "ann", disabled=True)
+
+    threading.Thread(target=disable).start()
+    started = time.monotonic()
+    r = c.get("/events?since=0")
+    assert "signed-out" in r.text and time.monotonic() - started < 15   # not the stream's 300 s

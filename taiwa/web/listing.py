@@ -15,7 +15,7 @@ from ..errors import TaiwaError
 from ..metrics import response_metrics
 from ..responders import approval, senders
 from ..store import OPEN_STATES, STATES, WAITING_STATES, Store
-from .util import LIMIT, MAX_ID, MAX_SNOOZE_HOURS, Refused, age, due_phrase, histogram_svg
+from .util import LIMIT, MAX_ID, MAX_SNOOZE_HOURS, SESSION_COOKIE, Refused, age, due_phrase, histogram_svg
 
 FILTERS = ("platform", "brand", "campaign", "sentiment", "state", "kind", "assigned", "snoozed", "topic", "incident",
            "needs", "view", "q", "tag")
@@ -112,9 +112,14 @@ class ListPages:
         raw = request.query_params.get("since", "0")
         since = int(raw) if raw.isdigit() and len(raw) < 19 else 0
 
-        def poll(after: int) -> tuple[int, list[dict[str, Any]]]:
+        cookie = request.cookies.get(SESSION_COOKIE, "")
+
+        def poll(after: int) -> tuple[int, list[dict[str, Any]]] | None:
             store = self.store()
             try:
+                # The session is checked at every poll: a disabled account or a signed-out session stops at once.
+                if store.session(cookie, now=self.clock()) is None:
+                    return None
                 last = store.last_change()
                 return last, store.changes_since(after) if last > after else []
             finally:
@@ -127,7 +132,11 @@ class ListPages:
             while waited < EVENT_STREAM_SECONDS:
                 if await request.is_disconnected():
                     return
-                last, changes = await run_in_threadpool(poll, since)
+                polled = await run_in_threadpool(poll, since)
+                if polled is None:
+                    yield "event: signed-out\ndata: {}\n\n"
+                    return
+                last, changes = polled
                 if changes:
                     since = last
                     payload = {"since": last, "changes": [
