@@ -507,13 +507,13 @@ def _check_template(file: str, key: str, text: str) -> None:
         fields = {f for _, f, _, _ in parts if f is not None}
     except ValueError as e:
         raise ConfigError(file, key, f"template is not valid: {e}", "use {name}-style fields; write {{ for a brace")
-    if any(f is not None and (spec or conv) for _, f, spec, conv in parts):
-        raise ConfigError(file, key, "template fields may not carry a format or a conversion ({name!r}, {name:>9})",
-                          "write plain fields such as {name}; {{ for a brace")
     unknown = fields - TEMPLATE_FIELDS
     if unknown:
         raise ConfigError(file, key, f"unknown template field(s) {sorted(unknown)}",
                           f"available fields: {', '.join('{' + f + '}' for f in sorted(TEMPLATE_FIELDS))}")
+    if any(f is not None and (spec or conv) for _, f, spec, conv in parts):
+        raise ConfigError(file, key, "template fields may not carry a format or a conversion ({name!r}, {name:>9})",
+                          "write plain fields such as {name}; {{ for a brace")
     try:   # every field is text: a format spec such as {name:d} or a conversion would fail on the first draft
         text.format(**{f: "Sample text" for f in TEMPLATE_FIELDS})
     except (ValueError, KeyError, IndexError, AttributeError) as e:

@@ -91,7 +91,7 @@ def decide(post: dict[str, Any], it: intents.Intent, config: Config, campaigns: 
     sure = float(probs.get("complaint", it.confidence or 0.0))
     if it.name == "complaint":
         # Two signs that agree make an apology; one alone leaves it to a person.
-        if (words and (negative >= 0.4 or sure >= 0.7)) or (sure >= 0.6 and negative >= NEGATIVE) or \
+        if (words and (negative >= 0.4 or sure >= 0.5)) or (sure >= 0.6 and negative >= NEGATIVE) or \
                 negative >= STRONG_NEGATIVE or (it.sarcasm and (words or it.evidence)):
             return reply("complaint")
         if signs:
