@@ -5,14 +5,14 @@ import subprocess
 import sys
 
 import pytest
-from starlette.testclient import TestClient
 
 from taiwa.errors import InvalidTransition
 from taiwa.responders import approval, senders
 from taiwa.store import Store
 from taiwa.web.app import create_app
 
-from .web_helpers import PASSWORDS, action_id, clock, csrf_of, fill
+from .test_web_teamwork import signed_in
+from .web_helpers import action_id, clock, fill
 
 
 class Once:
@@ -41,13 +41,6 @@ def web(tmp_path, cfg, default_model):
     store = fill(tmp_path, cfg, default_model)
     yield create_app(cfg, clock=clock), store, cfg
     store.close()
-
-
-def signed_in(app, name):
-    c = TestClient(app, base_url="http://127.0.0.1")
-    page = c.get("/login")
-    c.post("/login", data={"name": name, "password": PASSWORDS[name], "csrf": csrf_of(page.text), "next": "/"})
-    return c, csrf_of(c.get("/").text)
 
 
 def test_the_library_refuses_and_says_what_to_do(web):

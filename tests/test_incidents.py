@@ -122,6 +122,8 @@ def test_the_inbox_page_groups_an_incident_and_its_page_answers_all(tmp_path, cf
     assert ann.get("/?topic=app").status_code == 200 and ann.get("/?incident=abc").status_code == 400
     page = ann.get(f"/incidents/{main}")
     assert page.status_code == 200 and "One reply for all" in page.text
+    title = page.text.split("<title>", 1)[1].split("</title>", 1)[0]
+    assert "<script" not in title and "#" in title                    # the preview script sits in the page body
     vic = signed_in("vic")
     refused = vic.post(f"/incidents/{main}/reply", data={"csrf": csrf_of(vic.get("/").text), "text": "x",
                                                          "approve": "yes"})

@@ -82,34 +82,26 @@ class DaemonMixin:
         not part of a conversation). Aggregates (campaign snapshots), the audit log and everything a draft or a
         report stands on are kept."""
         out = {"raw_cleared": 0, "posts_deleted": 0}
+        raw_old = "created_at < ? AND raw != '{}'"
+        led_nowhere = """created_at < ?
+            AND NOT EXISTS (SELECT 1 FROM actions ac WHERE ac.post_id = posts.id)
+            AND NOT EXISTS (SELECT 1 FROM campaign_posts cp WHERE cp.post_id = posts.id)
+            AND NOT EXISTS (SELECT 1 FROM incident_posts ip WHERE ip.post_id = posts.id)
+            AND NOT EXISTS (SELECT 1 FROM followups f WHERE f.answer_post_id = posts.id)
+            AND NOT EXISTS (SELECT 1 FROM actions ac WHERE {in_conversation})""".format(
+            in_conversation=self.sql.in_json_list("posts.id", "ac.conversation"))
         if dry_run:   # the same conditions, counted
             if raw_before:
-                out["raw_cleared"] = self._scalar(
-                    "SELECT count(*) FROM posts WHERE created_at < ? AND raw != '{}'", [raw_before])
+                out["raw_cleared"] = self._scalar(f"SELECT count(*) FROM posts WHERE {raw_old}", [raw_before])
             if nothing_before:
-                out["posts_deleted"] = self._scalar(
-                    """SELECT count(*) FROM posts WHERE created_at < ?
-                         AND NOT EXISTS (SELECT 1 FROM actions ac WHERE ac.post_id = posts.id)
-                         AND NOT EXISTS (SELECT 1 FROM campaign_posts cp WHERE cp.post_id = posts.id)
-                         AND NOT EXISTS (SELECT 1 FROM incident_posts ip WHERE ip.post_id = posts.id)
-                         AND NOT EXISTS (SELECT 1 FROM followups f WHERE f.answer_post_id = posts.id)
-                         AND NOT EXISTS (SELECT 1 FROM actions ac WHERE {in_conversation})"""
-                    .format(in_conversation=self.sql.in_json_list("posts.id", "ac.conversation")), [nothing_before])
+                out["posts_deleted"] = self._scalar(f"SELECT count(*) FROM posts WHERE {led_nowhere}",
+                                                    [nothing_before])
             return out
         with self.atomic():
             if raw_before:
-                out["raw_cleared"] = self._x(
-                    "UPDATE posts SET raw = '{}' WHERE created_at < ? AND raw != '{}'", [raw_before]).rowcount
+                out["raw_cleared"] = self._x(f"UPDATE posts SET raw = '{{}}' WHERE {raw_old}", [raw_before]).rowcount
             if nothing_before:
-                out["posts_deleted"] = self._x(
-                    """DELETE FROM posts WHERE created_at < ?
-                         AND NOT EXISTS (SELECT 1 FROM actions ac WHERE ac.post_id = posts.id)
-                         AND NOT EXISTS (SELECT 1 FROM campaign_posts cp WHERE cp.post_id = posts.id)
-                         AND NOT EXISTS (SELECT 1 FROM incident_posts ip WHERE ip.post_id = posts.id)
-                         AND NOT EXISTS (SELECT 1 FROM followups f WHERE f.answer_post_id = posts.id)
-                         AND NOT EXISTS (SELECT 1 FROM actions ac WHERE {in_conversation})"""
-                    .format(in_conversation=self.sql.in_json_list("posts.id", "ac.conversation")),
-                    [nothing_before]).rowcount
+                out["posts_deleted"] = self._x(f"DELETE FROM posts WHERE {led_nowhere}", [nothing_before]).rowcount
             if any(out.values()):
                 self._audit("taiwa", None, "retention", "", "",
                             f"{out['raw_cleared']} raw records cleared, {out['posts_deleted']} posts deleted")

@@ -296,7 +296,6 @@ class ItemPages:
                 return JSONResponse({"ok": True})
             store.touch_presence(action_id, user["name"], now=self.clock())
             here = [u for u in store.present([action_id], now=self.clock()).get(action_id, []) if u != user["name"]]
-            a = store.action(action_id)
         except TaiwaError as e:
             raise Refused(404, e.message) from e
         finally:
